@@ -1,0 +1,149 @@
+"""The `assistant` command line: parse flags, call the library, print the result."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ingest.embedding import EmbeddingUnavailableError
+from ingest.files import IndexBusyError
+from ingest.indexing import ModelMismatchError, NoDocumentsError, SyncReport, index_status, sync
+from ingest.settings import Settings
+
+EXPECTED_ERRORS = (
+    IndexBusyError,
+    ModelMismatchError,
+    NoDocumentsError,
+    EmbeddingUnavailableError,
+    ValueError,
+    OSError,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to generate the CLI reference in the README)."""
+    parser = argparse.ArgumentParser(
+        prog="assistant",
+        description="Cited question answering over Arabic and English news articles.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ingest = commands.add_parser(
+        "ingest",
+        help="index new, changed and removed documents",
+        description="Bring the index in line with the documents: embed new and changed files, "
+        "drop removed ones, leave unchanged ones alone.",
+    )
+    ingest.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="folders or files to index (default: ASSISTANT_DOCS_DIR, else seeds/)",
+    )
+    _index_option(ingest)
+    ingest.add_argument(
+        "--model",
+        help="embedding model: hub id, local path or 'fast' (env ASSISTANT_EMBEDDING_MODEL; default BAAI/bge-m3)",
+    )
+    ingest.add_argument("--rebuild", action="store_true", help="delete the index and build it from scratch")
+    ingest.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="wait this long for another ingest to finish (default: fail at once)",
+    )
+    ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    status = commands.add_parser("status", help="show what the index holds", description="Show what the index holds.")
+    _index_option(status)
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    return parser
+
+
+def _index_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--index", type=Path, help="index directory (env ASSISTANT_INDEX_DIR; default vectorstore/)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `assistant` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    try:
+        if args.command == "ingest":
+            return _ingest(args)
+        return _status(args)
+    except EXPECTED_ERRORS as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Interrupted; run the same command again to finish (the index repairs itself).", file=sys.stderr)
+        return 130
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(index_dir=args.index, embedding_model=args.model, lock_wait=args.wait)
+    report = sync(settings, args.paths or None, rebuild=args.rebuild, progress=sys.stderr.isatty() and not args.json)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(format_report(report))
+    for warning in report.warnings:
+        print(f"Warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(index_dir=args.index)
+    status = index_status(settings)
+    if args.json:
+        _print_json(status.to_dict())
+        return 0
+    if not status.documents:
+        print(f"No documents indexed in {status.index}. Run `assistant ingest` to build the index.")
+        return 0
+    print(f"index:      {status.index}")
+    print(f"documents:  {status.documents}")
+    print(f"chunks:     {status.chunks}")
+    print(f"model:      {status.model}")
+    print(f"dense:      {'yes' if status.dense else 'no (lexical search only)'}")
+    print(f"lexical:    {'yes' if status.lexical else 'no (run `assistant ingest` to rebuild it)'}")
+    print(f"updated at: {status.updated_at}")
+    return 0
+
+
+def format_report(report: SyncReport) -> str:
+    """A human summary of one ingest."""
+    lines = [
+        f"{len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
+        f"{len(report.unchanged)} unchanged, {len(report.duplicates)} duplicates, {len(report.skipped)} skipped "
+        f"in {report.seconds:.2f} s",
+        f"index: {report.documents} documents, {report.chunks} chunks; "
+        f"{report.embedded} chunks embedded, {report.reused} reused; "
+        f"dense: {'yes' if report.dense else 'no'} ({report.model})",
+    ]
+    if report.repaired:
+        lines.append("repaired an interrupted earlier ingest")
+    for label, paths in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
+        lines.extend(f"  {label}: {path}" for path in paths)
+    lines.extend(f"  duplicate: {d.path} (same content as {d.duplicate_of})" for d in report.duplicates)
+    lines.extend(f"  skipped: {s.path}: {s.reason}" for s in report.skipped)
+    return "\n".join(lines)
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""Arabic/English text analysis shared by indexing and querying.
+
+Every function here is pure. Documents and questions go through the same code, so a
+word spelled with or without hamza, harakat or tatweel matches either way.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+ANALYZER_VERSION = "ar-light10+en-snowball+c3/2"
+"""Recorded in the index; bump when any rule below changes so old indexes are rebuilt."""
+
+Language = Literal["ar", "en"]
+
+_HARAKAT = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
+_CHAR_MAP = str.maketrans(
+    {
+        "أ": "ا",
+        "إ": "ا",
+        "آ": "ا",
+        "ٱ": "ا",
+        "ى": "ي",
+        "ة": "ه",
+        "ی": "ي",
+        "ک": "ك",
+        **{chr(0x0660 + d): str(d) for d in range(10)},
+        **{chr(0x06F0 + d): str(d) for d in range(10)},
+        "\u200c": "",
+        "\u200d": "",
+        "\u200f": "",
+        "\u200e": "",
+    }
+)
+_TOKEN = re.compile(r"[^\W\d_]+|\d+", re.UNICODE)
+_ARABIC_LETTER = re.compile("[\u0621-\u064a\u0671-\u06d3\ufb50-\ufdff\ufe70-\ufefc]")
+_LATIN_LETTER = re.compile("[A-Za-z\u00c0-\u024f]")
+
+# Larkey et al. light10: prefixes tried longest first, then suffixes repeatedly.
+_AR_PREFIXES = ("وال", "بال", "كال", "فال", "لل", "ال")
+_AR_SUFFIXES = ("ها", "ان", "ات", "ون", "ين", "يه", "ه", "ي")  # ة/ية folded to ه/يه
+# "father of" in its three case forms (أبو / أبي / أبا) is one word for search.
+_KUNYA = {"ابو": "ابو", "ابي": "ابو", "ابا": "ابو"}
+
+
+def normalize(text: str) -> str:
+    """Unify spelling variants: harakat and tatweel removed, alef forms, ى, ة, digits, case."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _HARAKAT.sub("", text)
+    return text.translate(_CHAR_MAP).casefold()
+
+
+def tokenize(text: str) -> list[str]:
+    """Normalized tokens of `text`: runs of letters, and runs of digits (so 2004م matches 2004)."""
+    return _TOKEN.findall(normalize(text))
+
+
+def is_arabic_word(token: str) -> bool:
+    """True when the token is written in Arabic script."""
+    return bool(_ARABIC_LETTER.match(token))
+
+
+def stem_arabic_light10(token: str) -> str:
+    """Light stemming (Larkey light10) of one normalized Arabic token."""
+    if token in _KUNYA:
+        return _KUNYA[token]
+    if len(token) > 3 and token.startswith("و"):
+        token = token[1:]
+    for prefix in _AR_PREFIXES:
+        if token.startswith(prefix) and len(token) - len(prefix) >= 2:
+            token = token[len(prefix) :]
+            break
+    changed = True
+    while changed and len(token) > 2:
+        changed = False
+        for suffix in _AR_SUFFIXES:
+            if token.endswith(suffix) and len(token) - len(suffix) >= 2:
+                token = token[: -len(suffix)]
+                changed = True
+                break
+    return token
+
+
+@cache
+def _snowball(language: str) -> Callable[[str], str]:
+    import Stemmer  # PyStemmer: imported lazily, it is only needed once text is analyzed
+
+    return Stemmer.Stemmer(language).stemWord  # type: ignore[no-any-return]
+
+
+def stem_arabic_snowball(token: str) -> str:
+    """Snowball Arabic stem, after removing a leading و that Snowball leaves in place."""
+    if token in _KUNYA:
+        return _KUNYA[token]
+    if len(token) > 3 and token.startswith("و"):
+        token = token[1:]
+    return _snowball("arabic")(token)
+
+
+def stem_english(token: str) -> str:
+    """Snowball (Porter2) English stem."""
+    return _snowball("english")(token)
+
+
+ARABIC_STEMMERS: dict[str, Callable[[str], str]] = {
+    "none": lambda token: _KUNYA.get(token, token),
+    "light10": stem_arabic_light10,
+    "snowball": stem_arabic_snowball,
+}
+
+
+@cache
+def stopwords() -> frozenset[str]:
+    """Arabic and English stopwords, normalized like the text they are removed from."""
+    words: set[str] = set()
+    for name in ("stopwords_ar.txt", "stopwords_en.txt"):
+        text = resources.files("ingest.data").joinpath(name).read_text(encoding="utf-8")
+        for line in text.splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                words.update(tokenize(line))
+    return frozenset(words)
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyzerConfig:
+    """How text becomes index terms; the default is the measured best (docs/lexical.md)."""
+
+    arabic_stemmer: str = "light10"
+    remove_stopwords: bool = True
+    char_ngram: int = 3
+    """Length of the character n-grams of the second field; 0 turns that field off."""
+
+
+DEFAULT_ANALYZER = AnalyzerConfig()
+
+
+def analyze(text: str, config: AnalyzerConfig = DEFAULT_ANALYZER) -> list[str]:
+    """Index terms of the word field: normalized, stopwords removed, stemmed."""
+    stem_ar = ARABIC_STEMMERS[config.arabic_stemmer]
+    stop = stopwords() if config.remove_stopwords else frozenset()
+    terms = []
+    for token in tokenize(text):
+        if token in stop:
+            continue
+        terms.append(stem_ar(token) if is_arabic_word(token) else stem_english(token))
+    return terms
+
+
+def char_ngrams(text: str, config: AnalyzerConfig = DEFAULT_ANALYZER) -> list[str]:
+    """Terms of the character n-gram field: n-grams inside each normalized non-stopword.
+
+    A word shorter than n is kept whole. N-grams survive clitics and spellings the
+    stemmer misses (أبوبكر vs أبو بكر, البغدادي vs بغدادي).
+    """
+    n = config.char_ngram
+    stop = stopwords() if config.remove_stopwords else frozenset()
+    grams: list[str] = []
+    for token in tokenize(text):
+        if token in stop:
+            continue
+        if len(token) <= n:
+            grams.append(token)
+        else:
+            grams.extend(token[i : i + n] for i in range(len(token) - n + 1))
+    return grams
+
+
+def detect_language(text: str) -> Language:
+    """ "ar" when Arabic letters are the majority of letters, else "en"."""
+    arabic = len(_ARABIC_LETTER.findall(text))
+    latin = len(_LATIN_LETTER.findall(text))
+    return "ar" if arabic > 0 and arabic >= latin else "en"
+
+
+_SENTENCE_END = re.compile(r"[.!?؟؛;…]+[\"'»”)\]]*(?=\s|$)|\n+")
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences of `text`, without surrounding whitespace.
+
+    Sentences end at . ! ? ؟ ؛ ; … (with any closing quotes) followed by whitespace, and
+    at line breaks. A decimal point or a dot inside a word does not end a sentence.
+    """
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        end = match.end() if match.group().strip() else match.start()
+        spans.extend(_trimmed(text, start, end))
+        start = match.end()
+    spans.extend(_trimmed(text, start, len(text)))
+    return spans
+
+
+def _trimmed(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start:
+        yield (start, end)

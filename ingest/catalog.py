@@ -1,0 +1,172 @@
+"""The manifest: file -> content hash -> chunks, with each article's cleaned text.
+
+A SQLite database (`<index>/manifest.sqlite3`). Each ingest commits its changes in one
+transaction, so the manifest moves from one consistent state to the next; it is the
+record of truth that the dense and lexical indexes are repaired against.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.records import Article, Chunk
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    source TEXT PRIMARY KEY,
+    origin TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    duplicate_of TEXT,
+    title TEXT NOT NULL DEFAULT '',
+    text TEXT NOT NULL DEFAULT '',
+    chunker TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
+CREATE TABLE IF NOT EXISTS chunks (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL REFERENCES files(source) ON DELETE CASCADE,
+    number INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source, number);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """What the manifest knows of one file (`duplicate_of` set for an unindexed duplicate)."""
+
+    source: str
+    origin: str
+    hash: str
+    size: int
+    duplicate_of: str | None
+    title: str
+    chunker: str
+
+
+class Catalog:
+    """Read and write access to the manifest database."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = path
+        if readonly:
+            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+        self._db.execute("PRAGMA foreign_keys=ON")
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._db.close()
+
+    # meta -------------------------------------------------------------------------------------------
+    def meta(self) -> dict[str, str]:
+        """All recorded settings and counters."""
+        return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+
+    def generation(self) -> int:
+        """Number of committed changes; the lexical index records the one it was built from."""
+        return int(self.meta().get("generation", "0"))
+
+    # reads ------------------------------------------------------------------------------------------
+    def files(self) -> dict[str, FileRecord]:
+        """Every file the manifest knows, by source path."""
+        rows = self._db.execute("SELECT source, origin, hash, size, duplicate_of, title, chunker FROM files").fetchall()
+        return {row[0]: FileRecord(*row) for row in rows}
+
+    def article(self, source: str) -> Article | None:
+        """The cleaned article stored for `source`."""
+        row = self._db.execute("SELECT source, title, text, hash FROM files WHERE source = ?", (source,)).fetchone()
+        return Article(*row) if row else None
+
+    def chunk_ids(self, sources: Iterable[str] | None = None) -> list[str]:
+        """Ids of the chunks of `sources` (all chunks when None)."""
+        if sources is None:
+            return [row[0] for row in self._db.execute("SELECT id FROM chunks ORDER BY source, number")]
+        ids: list[str] = []
+        for source in sources:
+            ids.extend(
+                row[0] for row in self._db.execute("SELECT id FROM chunks WHERE source = ? ORDER BY number", (source,))
+            )
+        return ids
+
+    def chunks(self, ids: Sequence[str] | None = None) -> Iterator[Chunk]:
+        """Chunks by id (all, in source order, when None); unknown ids are skipped."""
+        query = (
+            "SELECT c.id, c.source, f.title, c.number, c.start, c.end, c.text "
+            "FROM chunks c JOIN files f ON f.source = c.source"
+        )
+        if ids is None:
+            for row in self._db.execute(query + " ORDER BY c.source, c.number"):
+                yield Chunk(*row)
+            return
+        for start in range(0, len(ids), 500):
+            batch = list(ids[start : start + 500])
+            marks = ",".join("?" * len(batch))
+            found = {row[0]: Chunk(*row) for row in self._db.execute(f"{query} WHERE c.id IN ({marks})", batch)}
+            yield from (found[i] for i in batch if i in found)
+
+    def counts(self) -> tuple[int, int]:
+        """(indexed documents, chunks)."""
+        documents = self._db.execute("SELECT COUNT(*) FROM files WHERE duplicate_of IS NULL").fetchone()[0]
+        chunks = self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        return int(documents), int(chunks)
+
+    # writes -----------------------------------------------------------------------------------------
+    def commit_changes(
+        self,
+        remove: Iterable[str],
+        articles: Sequence[tuple[FileRecord, Article, Sequence[Chunk]]],
+        duplicates: Sequence[FileRecord],
+        meta: dict[str, str],
+    ) -> int:
+        """Apply one ingest's changes in a single transaction; returns the new generation."""
+        generation = self.generation() + 1
+        with self._db:
+            self._db.executemany("DELETE FROM files WHERE source = ?", [(s,) for s in remove])
+            for record, article, chunks in articles:
+                self._db.execute("DELETE FROM files WHERE source = ?", (record.source,))
+                self._insert_file(record, article.text)
+                self._db.executemany(
+                    "INSERT INTO chunks (id, source, number, start, end, text) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(c.id, c.source, c.number, c.start, c.end, c.text) for c in chunks],
+                )
+            for record in duplicates:
+                self._db.execute("DELETE FROM files WHERE source = ?", (record.source,))
+                self._insert_file(record, "")
+            meta = {**meta, "generation": str(generation)}
+            self._db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(meta.items()))
+        return generation
+
+    def set_meta(self, meta: dict[str, str]) -> None:
+        """Record settings without counting a new generation."""
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(meta.items()))
+
+    def _insert_file(self, record: FileRecord, text: str) -> None:
+        self._db.execute(
+            "INSERT INTO files (source, origin, hash, size, duplicate_of, title, text, chunker) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.source,
+                record.origin,
+                record.hash,
+                record.size,
+                record.duplicate_of,
+                record.title,
+                text,
+                record.chunker,
+            ),
+        )

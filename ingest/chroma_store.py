@@ -1,0 +1,134 @@
+"""The dense store: one Chroma collection of chunk vectors (embedded PersistentClient by default)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+COLLECTION = "articles"
+# Recall-oriented HNSW graph (docs/hnsw.md): a denser graph and wider searches than Chroma's
+# defaults (16 neighbours, ef 100/100) cost little at news-archive scale.
+HNSW = {"space": "cosine", "max_neighbors": 32, "ef_construction": 200, "ef_search": 128}
+
+
+@dataclass(frozen=True, slots=True)
+class DenseHit:
+    """One chunk found by vector search; `similarity` is cosine, in [-1, 1]."""
+
+    chunk_id: str
+    similarity: float
+
+
+class ChromaStore:
+    """Adds, deletes, lists and searches chunk vectors in one Chroma collection."""
+
+    def __init__(self, collection: Any, client: Any) -> None:
+        self._collection = collection
+        self._client = client
+
+    @classmethod
+    def open(cls, path: Path, metadata: Mapping[str, str | int | float | bool] | None = None) -> ChromaStore:
+        """Open (creating when absent) the collection under `path`; telemetry off."""
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        path.mkdir(parents=True, exist_ok=True)
+        client = chromadb.PersistentClient(
+            path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        )
+        collection = client.get_or_create_collection(
+            COLLECTION,
+            configuration={"hnsw": HNSW},  # type: ignore[arg-type]
+            metadata=dict(metadata) if metadata else None,
+            embedding_function=None,
+        )
+        return cls(collection, client)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The collection's metadata (model id, dimension, analyzer and chunker settings)."""
+        return dict(self._collection.metadata or {})
+
+    def set_metadata(self, metadata: Mapping[str, str | int | float | bool]) -> None:
+        """Replace the collection's recorded settings."""
+        self._collection.modify(metadata=dict(metadata))
+
+    def count(self) -> int:
+        """Number of vectors stored."""
+        return int(self._collection.count())
+
+    def ids(self, page: int = 10_000) -> Iterator[str]:
+        """Every stored chunk id, page by page."""
+        offset = 0
+        while True:
+            batch = self._collection.get(include=[], limit=page, offset=offset)["ids"]
+            yield from batch
+            if len(batch) < page:
+                return
+            offset += page
+
+    def embeddings(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of those `ids` that exist."""
+        found: dict[str, np.ndarray] = {}
+        for batch in _batches(list(ids), 5_000):
+            result = self._collection.get(ids=batch, include=["embeddings"])
+            for chunk_id, vector in zip(result["ids"], result["embeddings"], strict=True):
+                found[chunk_id] = np.asarray(vector, dtype=np.float32)
+        return found
+
+    def add(
+        self,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        documents: Sequence[str],
+        metadatas: Sequence[Mapping[str, str | int | float | bool]],
+    ) -> None:
+        """Upsert vectors (idempotent, so a repair can replay it)."""
+        limit = self._max_batch()
+        for start in range(0, len(ids), limit):
+            end = start + limit
+            self._collection.upsert(
+                ids=list(ids[start:end]),
+                embeddings=vectors[start:end],
+                documents=list(documents[start:end]),
+                metadatas=[dict(m) for m in metadatas[start:end]],
+            )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove vectors; ids that are not stored are ignored."""
+        limit = self._max_batch()
+        for batch in _batches(list(ids), limit):
+            self._collection.delete(ids=batch)
+
+    def search(self, vector: np.ndarray, k: int, sources: Sequence[str] | None = None) -> list[DenseHit]:
+        """The `k` nearest chunks to `vector`, optionally only from `sources`."""
+        if k <= 0 or self.count() == 0:
+            return []
+        where: dict[str, Any] | None = None
+        if sources:
+            where = {"source": {"$in": list(sources)}}
+        result = self._collection.query(
+            query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=k, where=where, include=["distances"]
+        )
+        return [
+            DenseHit(chunk_id, max(-1.0, min(1.0, 1.0 - float(distance))))
+            for chunk_id, distance in zip(result["ids"][0], result["distances"][0], strict=True)
+        ]
+
+    def _max_batch(self) -> int:
+        try:
+            return max(1, min(5_000, int(self._client.get_max_batch_size())))
+        except Exception:  # noqa: BLE001 - older servers do not report it
+            return 1_000
+
+
+def _batches(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

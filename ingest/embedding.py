@@ -1,0 +1,137 @@
+"""Embedding models: a small interface and its sentence-transformers adapter."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "BAAI/bge-m3"
+E5_PROMPTS = {"query": "query: ", "document": "passage: "}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPreset:
+    """A named model with the prompts it was trained with."""
+
+    model_id: str
+    prompts: dict[str, str] = field(default_factory=dict)
+
+
+PRESETS = {
+    "default": ModelPreset(DEFAULT_MODEL),
+    "fast": ModelPreset("intfloat/multilingual-e5-small", E5_PROMPTS),
+}
+# Models known to need prompts even when named by hub id rather than by preset.
+KNOWN_PROMPTS = {
+    "intfloat/multilingual-e5-small": E5_PROMPTS,
+    "intfloat/multilingual-e5-base": E5_PROMPTS,
+    "intfloat/multilingual-e5-large": E5_PROMPTS,
+}
+
+
+def resolve_model(name: str) -> ModelPreset:
+    """A preset name ("default", "fast"), a hub id or a local path, as a ModelPreset."""
+    if name in PRESETS:
+        return PRESETS[name]
+    return ModelPreset(name, KNOWN_PROMPTS.get(name, {}))
+
+
+class EmbeddingUnavailableError(RuntimeError):
+    """The embedding model could not be loaded (offline and not cached, or a bad path)."""
+
+
+class Embedder(Protocol):
+    """What ingest and retrieval need from an embedding model."""
+
+    model_id: str
+    dimension: int
+    max_tokens: int
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Number of model tokens of each text, without special tokens."""
+        ...
+
+    def embed_documents(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        ...
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Unit-length float32 vector of a question."""
+        ...
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model, by hub id or local path, on GPU when present."""
+
+    def __init__(self, name: str, device: str | None = None) -> None:
+        preset = resolve_model(name)
+        self.model_id = preset.model_id
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as error:  # pragma: no cover - a dependency of the project
+            raise EmbeddingUnavailableError(
+                "sentence-transformers is not installed; reinstall the project with `pip install -e .`"
+            ) from error
+        try:
+            self._model = SentenceTransformer(preset.model_id, device=device, prompts=preset.prompts or None)
+        except (OSError, ValueError) as error:
+            raise EmbeddingUnavailableError(_unavailable_message(preset.model_id, error)) from error
+        dimension = self._model.get_embedding_dimension()
+        if not dimension:
+            raise EmbeddingUnavailableError(f"{preset.model_id} does not produce fixed-size sentence embeddings")
+        self.dimension = int(dimension)
+        self.max_tokens = int(self._model.max_seq_length or 512)
+        self._tokenizer: Any = self._model.tokenizer
+
+    @property
+    def device(self) -> str:
+        """Where the model runs ("cpu", "cuda:0", ...)."""
+        return str(self._model.device)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        encoded = self._tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    def embed_documents(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._model.encode_document(
+            list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        vector = self._model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)
+        return np.asarray(vector, dtype=np.float32).reshape(-1)
+
+
+_APPROX_TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+
+def approximate_token_count(text: str) -> int:
+    """A model-free estimate of subword tokens (words * 1.4 plus punctuation), for lexical-only indexes."""
+    words = 0
+    marks = 0
+    for match in _APPROX_TOKEN.finditer(text):
+        if match.group()[0].isalnum() or match.group()[0] == "_":
+            words += 1
+        else:
+            marks += 1
+    return int(words * 1.4 + 0.5) + marks
+
+
+def _unavailable_message(model_id: str, error: Exception) -> str:
+    return (
+        f"The embedding model {model_id!r} could not be loaded ({type(error).__name__}: {str(error)[:200]}). "
+        "If it is a hub id, connect to the internet once so it downloads into the cache; otherwise set "
+        "ASSISTANT_EMBEDDING_MODEL (or --model) to a local directory holding a sentence-transformers model."
+    )

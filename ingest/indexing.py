@@ -1,0 +1,603 @@
+"""Incremental sync of a documents folder into the hybrid index (manifest + Chroma + lexical).
+
+One writer at a time (IndexLock). The manifest is the record of truth: it changes in one
+transaction, after the dense store holds the new vectors and before the lexical index
+is swapped in. A `.pending` marker written before the first dense write tells the next
+run to reconcile Chroma against the manifest, so a crash at any moment is repaired by
+running ingest again.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from ingest.analysis import ANALYZER_VERSION
+from ingest.catalog import Catalog, FileRecord
+from ingest.chroma_store import ChromaStore
+from ingest.chunking import ChunkerSettings, chunk_article
+from ingest.cleaning import clean_text, find_title_in_raw
+from ingest.embedding import (
+    Embedder,
+    EmbeddingUnavailableError,
+    SentenceTransformerEmbedder,
+    approximate_token_count,
+    resolve_model,
+)
+from ingest.files import IndexLock, hash_bytes, write_atomic
+from ingest.lexical import LexicalIndex, analyze_fields, live_generation
+from ingest.loading import SkipFile, is_supported, read_document
+from ingest.records import Article, Chunk
+from ingest.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "manifest.sqlite3"
+CHROMA_DIR = "chroma"
+LEXICAL_DIR = "lexical"
+PENDING = ".pending"
+EMBED_GROUP = 512
+
+EmbedderFactory = Callable[[Settings], Embedder]
+
+
+class ModelMismatchError(RuntimeError):
+    """The index was built with another embedding model than the one configured."""
+
+
+class NoDocumentsError(RuntimeError):
+    """A path given to ingest does not exist."""
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A file that was not indexed, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A file whose content is already indexed under another name."""
+
+    path: str
+    duplicate_of: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    """What one ingest changed; `to_dict()` is the `--json` output."""
+
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    duplicates: tuple[Duplicate, ...] = ()
+    chunks: int = 0
+    documents: int = 0
+    embedded: int = 0
+    reused: int = 0
+    repaired: bool = False
+    dense: bool = False
+    model: str = ""
+    seconds: float = 0.0
+    warnings: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain JSON-ready dict (lists of paths, skipped as {path, reason})."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """The state of an index, for `assistant status`."""
+
+    index: str
+    documents: int
+    chunks: int
+    model: str
+    dense: bool
+    lexical: bool
+    updated_at: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scanned:
+    source: str
+    origin: Path
+    hash: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    record: FileRecord
+    article: Article
+    chunks: tuple[Chunk, ...]
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """The configured sentence-transformers model (raises EmbeddingUnavailableError)."""
+    return SentenceTransformerEmbedder(settings.embedding_model, device=settings.device)
+
+
+def check_model(meta: dict[str, str], model_id: str, has_vectors: bool) -> None:
+    """Refuse to mix vectors of two models in one index."""
+    built_with = meta.get("model")
+    if built_with and built_with != model_id and has_vectors:
+        raise ModelMismatchError(
+            f"The index was built with the embedding model {built_with!r}, but {model_id!r} is configured. "
+            f"Use the same model (--model {built_with} or ASSISTANT_EMBEDDING_MODEL={built_with}), "
+            "or run `assistant ingest --rebuild` to rebuild the index with the new one."
+        )
+
+
+def index_status(settings: Settings) -> Status:
+    """Counts and state of the index named by `settings` (zeros when there is none yet)."""
+    path = settings.index_dir / MANIFEST
+    if not path.is_file():
+        return Status(str(settings.index_dir), 0, 0, "", False, False, None)
+    catalog = Catalog(path, readonly=True)
+    try:
+        meta = catalog.meta()
+        documents, chunks = catalog.counts()
+        generation = catalog.generation()
+    finally:
+        catalog.close()
+    lexical = live_generation(settings.index_dir / LEXICAL_DIR) == generation and chunks > 0
+    return Status(
+        str(settings.index_dir),
+        documents,
+        chunks,
+        meta.get("model", ""),
+        meta.get("dense") == "1" and not (settings.index_dir / PENDING).exists(),
+        lexical,
+        meta.get("updated_at"),
+    )
+
+
+def sync(
+    settings: Settings,
+    paths: Sequence[Path] | None = None,
+    *,
+    rebuild: bool = False,
+    progress: bool = False,
+    embedder_factory: EmbedderFactory = load_embedder,
+) -> SyncReport:
+    """Bring the index in line with the documents under `paths` (default: the documents folder)."""
+    started = time.monotonic()
+    roots = [Path(p) for p in (paths or [settings.docs_dir])]
+    for root in roots:
+        if not root.exists():
+            raise NoDocumentsError(
+                f"{root} does not exist; pass a folder or file of documents (or set ASSISTANT_DOCS_DIR)"
+            )
+    index_dir = settings.index_dir
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with IndexLock(index_dir, wait=settings.lock_wait):
+        if rebuild:
+            _wipe(index_dir)
+        job = _Sync(settings, roots, embedder_factory, progress)
+        try:
+            report = job.run()
+        finally:
+            job.close()
+    return _with_seconds(report, time.monotonic() - started)
+
+
+class _Sync:
+    """One run of ingest under the lock."""
+
+    def __init__(
+        self, settings: Settings, roots: list[Path], embedder_factory: EmbedderFactory, progress: bool
+    ) -> None:
+        self.settings = settings
+        self.roots = roots
+        self.index_dir = settings.index_dir
+        self.model_id = resolve_model(settings.embedding_model).model_id
+        self.catalog = Catalog(self.index_dir / MANIFEST)
+        self.meta = self.catalog.meta()
+        self._embedder_factory = embedder_factory
+        self._embedder: Embedder | None = None
+        self._embedder_error: str | None = None
+        self._store: ChromaStore | None = None
+        self.progress = progress
+        self.warnings: list[str] = []
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    # lazily loaded backends -------------------------------------------------------------------------
+    def embedder(self) -> Embedder | None:
+        if self._embedder is None and self._embedder_error is None:
+            try:
+                self._embedder = self._embedder_factory(self.settings)
+            except EmbeddingUnavailableError as error:
+                self._embedder_error = str(error)
+                self.warnings.append(
+                    f"{error} Building the lexical index only (dense: false); "
+                    "a later ingest with the model available adds the dense part."
+                )
+                logger.warning("%s", error)
+        return self._embedder
+
+    def store(self) -> ChromaStore:
+        if self._store is None:
+            self._store = ChromaStore.open(self.index_dir / CHROMA_DIR)
+        return self._store
+
+    # the run ----------------------------------------------------------------------------------------
+    def run(self) -> SyncReport:
+        pending = (self.index_dir / PENDING).exists()
+        dense_incomplete = self.meta.get("dense") == "0"
+        if self.meta.get("model") and self.meta["model"] != self.model_id:
+            check_model(self.meta, self.model_id, has_vectors=self.store().count() > 0)
+        if dense_incomplete:
+            self.embedder()  # can the dense part be completed now?
+        scanned, skipped = self._scan()
+        known = self.catalog.files()
+        plan = _plan(scanned, known, self.roots, self._acceptable_chunkers())
+        lexical_stale = live_generation(self.index_dir / LEXICAL_DIR) != self.catalog.generation()
+        repair_dense = pending or (dense_incomplete and self._embedder is not None)
+        has_changes = bool(plan.to_index or plan.to_remove or plan.new_duplicates)
+        if not has_changes and not repair_dense:
+            if lexical_stale and known:
+                self._rebuild_lexical(self.catalog.generation())
+            return self._report(plan, skipped, embedded=0, reused=0, repaired=False)
+
+        write_atomic(self.index_dir / PENDING, "ingest in progress; the next ingest repairs the index\n")
+        prepared, failed = self._prepare(plan.to_index, scanned)
+        skipped = skipped + failed
+        old_sources = [
+            s for s in {*plan.to_remove, *plan.to_index, *(d.source for d in plan.new_duplicates)} if s in known
+        ]
+        old_ids = self.catalog.chunk_ids(old_sources)
+        embedded, reused = self._write_dense(old_ids, prepared)
+        remove = [s for s in old_sources if s not in {p.record.source for p in prepared}]
+        new_ids = {c.id for p in prepared for c in p.chunks}
+        desired = (set(self.catalog.chunk_ids()) - set(old_ids)) | new_ids
+        if repair_dense:
+            repaired, complete = self._reconcile_dense(desired)
+        else:
+            repaired, complete = False, not dense_incomplete and (self._embedder is not None or not new_ids)
+        generation = self.catalog.commit_changes(
+            remove,
+            [(p.record, p.article, p.chunks) for p in prepared],
+            plan.new_duplicates,
+            self._meta(dense=complete),
+        )
+        self._rebuild_lexical(generation)
+        self.store().set_metadata(self._collection_metadata())
+        (self.index_dir / PENDING).unlink(missing_ok=True)
+        done_plan = plan.after_failures({s.path for s in failed})
+        return self._report(done_plan, skipped, embedded=embedded, reused=reused, repaired=repaired)
+
+    def _acceptable_chunkers(self) -> frozenset[str]:
+        model = self._chunker(self.model_id).fingerprint()
+        if self._embedder_error is not None:
+            return frozenset({model, self._chunker("approx").fingerprint()})
+        return frozenset({model})
+
+    def _chunker(self, tokenizer: str) -> ChunkerSettings:
+        return ChunkerSettings(
+            max_tokens=self.settings.chunk_tokens,
+            overlap_sentences=self.settings.chunk_overlap_sentences,
+            tokenizer=tokenizer,
+        )
+
+    def _scan(self) -> tuple[dict[str, _Scanned], tuple[Skipped, ...]]:
+        docs_dir = self.settings.docs_dir.resolve()
+        scanned: dict[str, _Scanned] = {}
+        skipped: list[Skipped] = []
+        for root in self.roots:
+            base = root.resolve() if root.is_dir() else root.resolve().parent
+            files = [root] if root.is_file() else sorted(_walk(root))
+            for path in files:
+                source = _source_name(path, base, docs_dir)
+                reason = _unreadable_reason(path, base)
+                if reason is None:
+                    try:
+                        data = path.read_bytes()
+                    except OSError as error:
+                        reason = f"cannot be read ({error.strerror})"
+                if reason is not None:
+                    skipped.append(Skipped(source, reason))
+                    continue
+                if source in scanned and scanned[source].origin != path.resolve():
+                    skipped.append(Skipped(source, f"another file named {source} is already being indexed"))
+                    continue
+                scanned[source] = _Scanned(source, path.resolve(), hash_bytes(data), len(data))
+        return scanned, tuple(skipped)
+
+    def _prepare(
+        self, sources: Sequence[str], scanned: dict[str, _Scanned]
+    ) -> tuple[list[_Prepared], tuple[Skipped, ...]]:
+        embedder = self.embedder() if sources else None
+        if embedder is not None:
+            chunker, counter = self._chunker(self.model_id), embedder.count_tokens
+        else:
+            chunker, counter = self._chunker("approx"), _approximate_counts
+        prepared: list[_Prepared] = []
+        failed: list[Skipped] = []
+        for source in sources:
+            entry = scanned[source]
+            try:
+                data = entry.origin.read_bytes()
+                raw = read_document(entry.origin, data)
+            except SkipFile as error:
+                failed.append(Skipped(source, str(error)))
+                continue
+            except OSError as error:
+                failed.append(Skipped(source, f"cannot be read ({error.strerror})"))
+                continue
+            text = clean_text(raw)
+            if not text:
+                failed.append(Skipped(source, "nothing left after removing boilerplate"))
+                continue
+            content_hash = hash_bytes(data)  # the bytes actually read, even if the file changed since the scan
+            title = find_title_in_raw(raw, text, Path(source).stem)
+            article = Article(source, title, text, content_hash)
+            record = FileRecord(source, str(entry.origin), content_hash, len(data), None, title, chunker.fingerprint())
+            prepared.append(_Prepared(record, article, chunk_article(article, chunker, counter)))
+        return prepared, tuple(failed)
+
+    def _write_dense(self, old_ids: Sequence[str], prepared: Sequence[_Prepared]) -> tuple[int, int]:
+        """Delete the old vectors, add the new ones (reusing vectors of identical chunk text)."""
+        store = self.store()
+        new_chunks = [c for p in prepared for c in p.chunks]
+        embedder = self.embedder() if new_chunks else self._embedder
+        reuse: dict[str, np.ndarray] = {}
+        if embedder is not None and old_ids and new_chunks:
+            vectors = store.embeddings(old_ids)
+            reuse = {c.text: vectors[c.id] for c in self.catalog.chunks(old_ids) if c.id in vectors}
+        store.delete(old_ids)
+        if embedder is None:
+            return 0, 0
+        return self._add_vectors(new_chunks, reuse, embedder)
+
+    def _add_vectors(
+        self, chunks: Sequence[Chunk], reuse: dict[str, np.ndarray], embedder: Embedder
+    ) -> tuple[int, int]:
+        store = self.store()
+        reused = [c for c in chunks if c.text in reuse]
+        if reused:
+            store.add([c.id for c in reused], np.stack([reuse[c.text] for c in reused]), *_payload(reused))
+        fresh = [c for c in chunks if c.text not in reuse]
+        bar = _progress_bar(len(fresh), self.progress)
+        try:
+            for start in range(0, len(fresh), EMBED_GROUP):
+                group = fresh[start : start + EMBED_GROUP]
+                vectors = embedder.embed_documents([c.text for c in group], batch_size=self.settings.batch_size)
+                store.add([c.id for c in group], vectors, *_payload(group))
+                bar.update(len(group))
+        finally:
+            bar.close()
+        return len(fresh), len(reused)
+
+    def _reconcile_dense(self, desired: set[str]) -> tuple[bool, bool]:
+        """Make Chroma hold exactly `desired`; returns (anything repaired, dense part complete)."""
+        store = self.store()
+        stored = set(store.ids())
+        extra = stored - desired
+        missing = desired - stored
+        if extra:
+            store.delete(sorted(extra))
+        embedder = self.embedder() if missing else self._embedder
+        if missing and embedder is not None:
+            self._add_vectors(list(self.catalog.chunks(sorted(missing))), {}, embedder)
+        repaired = bool(extra or missing)
+        if repaired:
+            logger.info(
+                "repaired the dense index: %d stale vectors removed, %d missing added", len(extra), len(missing)
+            )
+        return repaired, not missing or embedder is not None
+
+    def _rebuild_lexical(self, generation: int) -> None:
+        ids: list[str] = []
+        fields: list[dict[str, list[str]]] = []
+        for chunk in self.catalog.chunks():
+            ids.append(chunk.id)
+            fields.append(analyze_fields(chunk.text))
+        LexicalIndex.build(ids, fields, generation=generation).save(self.index_dir / LEXICAL_DIR)
+
+    def _meta(self, dense: bool) -> dict[str, str]:
+        embedder = self._embedder
+        meta = {
+            "model": self.model_id,
+            "analyzer_version": ANALYZER_VERSION,
+            "chunk_tokens": str(self.settings.chunk_tokens),
+            "chunk_overlap_sentences": str(self.settings.chunk_overlap_sentences),
+            "dense": "1" if dense else "0",
+            "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        if embedder is not None:
+            meta["dimension"] = str(embedder.dimension)
+        return meta
+
+    def _collection_metadata(self) -> dict[str, str | int]:
+        meta = self.catalog.meta()
+        return {
+            "model": self.model_id,
+            "dimension": int(meta.get("dimension", "0")),
+            "analyzer_version": ANALYZER_VERSION,
+            "chunk_tokens": self.settings.chunk_tokens,
+            "chunk_overlap_sentences": self.settings.chunk_overlap_sentences,
+        }
+
+    def _report(
+        self, plan: _Plan, skipped: tuple[Skipped, ...], *, embedded: int, reused: int, repaired: bool
+    ) -> SyncReport:
+        documents, chunks = self.catalog.counts()
+        meta = self.catalog.meta()
+        return SyncReport(
+            added=tuple(plan.added),
+            updated=tuple(plan.updated),
+            removed=tuple(plan.removed),
+            unchanged=tuple(plan.unchanged),
+            skipped=skipped,
+            duplicates=tuple(plan.duplicates),
+            chunks=chunks,
+            documents=documents,
+            embedded=embedded,
+            reused=reused,
+            repaired=repaired,
+            dense=meta.get("dense") == "1",
+            model=self.model_id,
+            warnings=tuple(self.warnings),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    added: list[str]
+    updated: list[str]
+    removed: list[str]
+    unchanged: list[str]
+    duplicates: list[Duplicate]
+    to_index: list[str]
+    to_remove: list[str]
+    new_duplicates: list[FileRecord]
+
+    def after_failures(self, failed: set[str]) -> _Plan:
+        """Files that could not be read are reported as skipped (and removed if they were indexed)."""
+        return _Plan(
+            [s for s in self.added if s not in failed],
+            [s for s in self.updated if s not in failed],
+            sorted({*self.removed, *(s for s in self.updated if s in failed)}),
+            self.unchanged,
+            self.duplicates,
+            self.to_index,
+            self.to_remove,
+            self.new_duplicates,
+        )
+
+
+def _plan(
+    scanned: dict[str, _Scanned], known: dict[str, FileRecord], roots: Sequence[Path], chunkers: frozenset[str]
+) -> _Plan:
+    """Classify every file: added, updated, unchanged, duplicate, removed."""
+    dirs = [r.resolve() for r in roots if r.is_dir()]
+    files = {r.resolve() for r in roots if r.is_file()}
+
+    def in_scope(record: FileRecord) -> bool:
+        origin = Path(record.origin)
+        return origin in files or any(origin.is_relative_to(d) for d in dirs)
+
+    removed = sorted(s for s, r in known.items() if s not in scanned and in_scope(r))
+    owner: dict[str, str] = {}
+    for source, record in known.items():
+        kept = source not in removed and (source not in scanned or scanned[source].hash == record.hash)
+        if record.duplicate_of is None and kept:
+            owner.setdefault(record.hash, source)
+    added: list[str] = []
+    updated: list[str] = []
+    unchanged: list[str] = []
+    duplicates: list[Duplicate] = []
+    new_duplicates: list[FileRecord] = []
+    for source in sorted(scanned):
+        entry = scanned[source]
+        previous = known.get(source)
+        canonical = owner.setdefault(entry.hash, source)
+        if canonical != source:
+            duplicates.append(Duplicate(source, canonical))
+            if previous is None or previous.duplicate_of != canonical or previous.hash != entry.hash:
+                new_duplicates.append(FileRecord(source, str(entry.origin), entry.hash, entry.size, canonical, "", ""))
+        elif previous is None or previous.duplicate_of is not None:
+            added.append(source)
+        elif previous.hash != entry.hash or previous.chunker not in chunkers:
+            updated.append(source)
+        else:
+            unchanged.append(source)
+    return _Plan(added, updated, removed, unchanged, duplicates, added + updated, removed, new_duplicates)
+
+
+def _walk(root: Path) -> Iterable[Path]:
+    """Files under `root`, skipping hidden files and folders."""
+    for path in root.rglob("*"):
+        relative = path.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.is_file() or path.is_symlink():
+            yield path
+
+
+def _source_name(path: Path, base: Path, docs_dir: Path) -> str:
+    absolute = path.parent.resolve() / path.name
+    for anchor in (docs_dir, base):
+        try:
+            return absolute.relative_to(anchor).as_posix()
+        except ValueError:
+            continue
+    return path.name
+
+
+def _unreadable_reason(path: Path, base: Path) -> str | None:
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return "broken symbolic link"
+        if not target.is_relative_to(base):
+            return "symbolic link pointing outside the documents folder"
+        if not target.is_file():
+            return "not a regular file"
+    if not is_supported(path):
+        return f"unsupported file type {path.suffix or '(none)'}; use .txt, .md, .html or .pdf"
+    return None
+
+
+def _approximate_counts(texts: Sequence[str]) -> list[int]:
+    return [approximate_token_count(t) for t in texts]
+
+
+def _payload(chunks: Sequence[Chunk]) -> tuple[list[str], list[dict[str, str | int]]]:
+    documents = [c.text for c in chunks]
+    metadatas: list[dict[str, str | int]] = [
+        {"source": c.source, "title": c.title, "chunk": c.number, "start": c.start, "end": c.end} for c in chunks
+    ]
+    return documents, metadatas
+
+
+def _progress_bar(total: int, enabled: bool) -> _Bar:
+    if not enabled or not total:
+        return _Bar()
+    from tqdm import tqdm
+
+    bar: _Bar = tqdm(total=total, unit="chunk", desc="embedding", dynamic_ncols=True)
+    return bar
+
+
+class _Bar:
+    """A progress bar that shows nothing."""
+
+    def update(self, n: int) -> None:
+        """Ignore progress."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def _wipe(index_dir: Path) -> None:
+    for name in (CHROMA_DIR, LEXICAL_DIR):
+        shutil.rmtree(index_dir / name, ignore_errors=True)
+    for name in (MANIFEST, f"{MANIFEST}-wal", f"{MANIFEST}-shm", PENDING):
+        (index_dir / name).unlink(missing_ok=True)
+
+
+def _with_seconds(report: SyncReport, seconds: float) -> SyncReport:
+    from dataclasses import replace
+
+    return replace(report, seconds=round(seconds, 3))
