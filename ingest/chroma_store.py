@@ -36,13 +36,7 @@ class ChromaStore:
     @classmethod
     def open(cls, path: Path, metadata: Mapping[str, str | int | float | bool] | None = None) -> ChromaStore:
         """Open (creating when absent) the collection under `path`; telemetry off."""
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-
-        path.mkdir(parents=True, exist_ok=True)
-        client = chromadb.PersistentClient(
-            path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-        )
+        client = _client(path)
         collection = client.get_or_create_collection(
             COLLECTION,
             configuration={"hnsw": HNSW},  # type: ignore[arg-type]
@@ -50,6 +44,15 @@ class ChromaStore:
             embedding_function=None,
         )
         return cls(collection, client)
+
+    @classmethod
+    def drop(cls, path: Path) -> None:
+        """Delete the collection under `path` (the client stays valid for this process, unlike deleting files)."""
+        if not path.exists():
+            return
+        client = _client(path)
+        if COLLECTION in {c.name for c in client.list_collections()}:
+            client.delete_collection(COLLECTION)
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -127,6 +130,14 @@ class ChromaStore:
             return max(1, min(5_000, int(self._client.get_max_batch_size())))
         except Exception:  # noqa: BLE001 - older servers do not report it
             return 1_000
+
+
+def _client(path: Path) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))
 
 
 def _batches(items: list[str], size: int) -> Iterator[list[str]]:

@@ -258,6 +258,8 @@ class _Sync:
                 self._rebuild_lexical(self.catalog.generation())
             return self._report(plan, skipped, embedded=0, reused=0, repaired=False)
 
+        if plan.to_index:
+            self.embedder()  # load the model before touching the index, to keep the unsafe window short
         write_atomic(self.index_dir / PENDING, "ingest in progress; the next ingest repairs the index\n")
         prepared, failed = self._prepare(plan.to_index, scanned)
         skipped = skipped + failed
@@ -591,8 +593,8 @@ class _Bar:
 
 
 def _wipe(index_dir: Path) -> None:
-    for name in (CHROMA_DIR, LEXICAL_DIR):
-        shutil.rmtree(index_dir / name, ignore_errors=True)
+    ChromaStore.drop(index_dir / CHROMA_DIR)
+    shutil.rmtree(index_dir / LEXICAL_DIR, ignore_errors=True)
     for name in (MANIFEST, f"{MANIFEST}-wal", f"{MANIFEST}-shm", PENDING):
         (index_dir / name).unlink(missing_ok=True)
 

@@ -83,8 +83,7 @@ class LexicalIndex:
         generation: int = 0,
     ) -> LexicalIndex:
         """Index the pre-analyzed `fields` of each chunk (aligned with `ids`)."""
-        import bm25s
-
+        bm25s = _import_bm25s()
         retrievers: dict[str, Any] = {}
         if ids:
             for field in FIELDS:
@@ -148,8 +147,7 @@ class LexicalIndex:
     @classmethod
     def load(cls, root: Path) -> LexicalIndex | None:
         """The live index under `root`, or None when there is none yet."""
-        import bm25s
-
+        bm25s = _import_bm25s()
         current = root / "CURRENT"
         if not current.is_file():
             return None
@@ -183,6 +181,14 @@ def live_generation(root: Path) -> int | None:
     if meta.get("analyzer_version") != ANALYZER_VERSION:
         return None
     return int(meta["generation"])
+
+
+def _import_bm25s() -> Any:
+    import bm25s
+
+    # bm25s sets its own logger to DEBUG at import; let the application's logging config decide instead.
+    logging.getLogger("bm25s").setLevel(logging.NOTSET)
+    return bm25s
 
 
 def _remove_stale_generations(root: Path, keep: str) -> None:

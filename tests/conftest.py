@@ -1,0 +1,73 @@
+"""Shared fixtures: offline Hugging Face, a tiny local sentence-transformer, seed copies, index checks."""
+
+from __future__ import annotations
+
+import os
+
+# Before any Hugging Face import: never reach for the hub (uncached ids fail fast instead of retrying).
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["ANONYMIZED_TELEMETRY"] = "False"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ingest.settings import Settings
+from tests.index_checks import IndexContents, read_index
+from tests.tiny_models import build_sentence_transformer
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+
+
+@pytest.fixture(scope="session")
+def seed_texts() -> dict[str, str]:
+    """The shipped seed articles by file name."""
+    return {p.name: p.read_text(encoding="utf-8") for p in sorted(SEEDS.glob("*.txt"))}
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, seed_texts: dict[str, str]) -> Path:
+    """A tiny random BERT sentence-transformer with a WordPiece vocabulary trained on the seeds."""
+    extra = ["This is an English sentence about the news.", "query: passage: ٠١٢٣٤٥٦٧٨٩"]
+    return build_sentence_transformer(tmp_path_factory.mktemp("tiny-st"), [*seed_texts.values(), *extra])
+
+
+@pytest.fixture(scope="session")
+def other_tiny_model(tmp_path_factory: pytest.TempPathFactory, seed_texts: dict[str, str]) -> Path:
+    """A second tiny model (another id) for model-mismatch tests."""
+    return build_sentence_transformer(tmp_path_factory.mktemp("tiny-st-2"), list(seed_texts.values()), prompts=False)
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    """A writable copy of the seed articles."""
+    target = tmp_path / "docs"
+    shutil.copytree(SEEDS, target)
+    return target
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, docs: Path, tiny_model: Path) -> Callable[..., Settings]:
+    """Settings for an index in tmp_path over `docs`, with the tiny model unless overridden."""
+
+    def make(**overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "docs_dir": docs,
+            "index_dir": tmp_path / "index",
+            "embedding_model": str(tiny_model),
+        }
+        values.update(overrides)
+        return Settings.from_env({}, **values)
+
+    return make
+
+
+@pytest.fixture
+def contents() -> Callable[[Settings], IndexContents]:
+    """Read everything an index holds (manifest, Chroma, lexical) for exact comparisons."""
+    return lambda settings: read_index(settings.index_dir)

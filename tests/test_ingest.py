@@ -1,0 +1,223 @@
+"""Ingest end to end on real Chroma, the real BM25 index and a tiny local sentence-transformer."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from assistant.cli import main
+from ingest.indexing import ModelMismatchError, index_status, sync
+from ingest.settings import Settings
+from tests.index_checks import IndexContents, assert_in_sync
+
+SEED = "000_568e6625231925c3.txt"
+NEW_ARTICLE = (
+    "عنوان: معركة جديدة في الصحراء\n"
+    "قالت مصادر محلية إن اشتباكات عنيفة اندلعت قرب الحدود. وأضافت المصادر أن القوات تقدمت ببطء.\n"
+    "ولم تعلن أي جهة مسؤوليتها عن الهجوم حتى الآن.\n"
+)
+
+SettingsFactory = Callable[..., Settings]
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file's bytes under `directory`, except the lock file."""
+    return {
+        p.relative_to(directory).as_posix(): p.read_bytes()
+        for p in directory.rglob("*")
+        if p.is_file() and p.name != ".lock"
+    }
+
+
+def test_ingest_seeds_builds_manifest_chroma_and_lexical(make_settings: SettingsFactory, docs: Path) -> None:
+    settings = make_settings()
+    report = sync(settings)
+    assert sorted(report.added) == sorted(p.name for p in docs.glob("*.txt"))
+    assert (report.updated, report.removed, report.unchanged, report.skipped) == ((), (), (), ())
+    assert report.dense and report.embedded == report.chunks > 5
+    contents = assert_in_sync(settings.index_dir, docs)
+    assert len(contents.files) == 5
+    status = index_status(settings)
+    assert (status.documents, status.chunks, status.dense, status.lexical) == (5, report.chunks, True, True)
+    assert status.model == settings.embedding_model
+
+
+def test_add_modify_delete_rename_are_mirrored_exactly(
+    make_settings: SettingsFactory, docs: Path, contents: Callable[[Settings], IndexContents]
+) -> None:
+    settings = make_settings()
+    sync(settings)
+    before = contents(settings)
+    names = sorted(p.name for p in docs.glob("*.txt"))
+    modified, deleted, renamed, untouched = names[1], names[2], names[3], names[4]
+
+    (docs / "new.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    text = (docs / modified).read_text(encoding="utf-8")
+    (docs / modified).write_text(text + "\nفقرة جديدة أضيفت إلى المقال بعد نشره.\n", encoding="utf-8")
+    (docs / deleted).unlink()
+    (docs / renamed).rename(docs / "renamed.txt")
+
+    report = sync(settings)
+    assert report.added == ("new.txt", "renamed.txt")
+    assert report.updated == (modified,)
+    assert report.removed == (deleted, renamed)
+    assert set(report.unchanged) == {names[0], untouched}
+    after = assert_in_sync(settings.index_dir, docs)
+    assert deleted not in after.files and renamed not in after.files
+    # unchanged files keep their chunks; the renamed file's vectors are reused, not recomputed
+    kept = {i for i, s in before.chunk_sources.items() if s in (names[0], untouched)}
+    assert kept <= after.manifest_chunks
+    renamed_chunks = sum(1 for s in after.chunk_sources.values() if s == "renamed.txt")
+    assert report.reused >= renamed_chunks > 0
+    new_chunks = sum(1 for s in after.chunk_sources.values() if s in ("new.txt", modified, "renamed.txt"))
+    assert report.embedded + report.reused == new_chunks
+    assert after.generation == before.generation + 1
+
+
+def test_unchanged_reingest_writes_nothing(make_settings: SettingsFactory, docs: Path) -> None:
+    settings = make_settings()
+    sync(settings)
+    before = snapshot(settings.index_dir)
+    report = sync(settings)
+    assert len(report.unchanged) == 5
+    assert (report.added, report.updated, report.removed, report.embedded) == ((), (), (), 0)
+    assert snapshot(settings.index_dir) == before
+
+
+def test_index_built_with_another_model_is_refused_until_rebuild(
+    make_settings: SettingsFactory, docs: Path, tiny_model: Path, other_tiny_model: Path
+) -> None:
+    sync(make_settings())
+    other = make_settings(embedding_model=str(other_tiny_model))
+    before = snapshot(other.index_dir)
+    with pytest.raises(ModelMismatchError) as error:
+        sync(other)
+    message = str(error.value)
+    assert str(tiny_model) in message and str(other_tiny_model) in message and "--rebuild" in message
+    assert snapshot(other.index_dir) == before
+    report = sync(other, rebuild=True)
+    assert len(report.added) == 5 and report.model == str(other_tiny_model)
+    assert_in_sync(other.index_dir, docs)
+
+
+def test_bad_files_are_skipped_with_reasons_and_good_ones_indexed(make_settings: SettingsFactory, docs: Path) -> None:
+    settings = make_settings()
+    sync(settings)
+    (docs / "empty.txt").write_bytes(b"")
+    (docs / "binary.txt").write_bytes(b"\x00\x01\x02\x03" * 100)
+    (docs / "windows.txt").write_bytes("مقال بترميز ويندوز".encode("cp1256"))
+    (docs / "photo.png").write_bytes(b"\x89PNG\r\n")
+    (docs / "report.docx").write_bytes(b"PK\x03\x04")
+    (docs / "sub").mkdir()
+    (docs / "sub" / "page.html").write_text(f"<html><body><p>{NEW_ARTICLE}</p><script>x()</script></body></html>")
+    (docs / ".hidden.txt").write_text("ignored")
+    report = sync(settings)
+    reasons = {s.path: s.reason for s in report.skipped}
+    assert set(reasons) == {"empty.txt", "binary.txt", "windows.txt", "photo.png", "report.docx"}
+    assert "empty" in reasons["empty.txt"]
+    assert "binary" in reasons["binary.txt"]
+    assert "UTF-8" in reasons["windows.txt"]
+    assert "unsupported file type .png" in reasons["photo.png"]
+    assert report.added == ("sub/page.html",)
+    assert_in_sync(settings.index_dir, docs, unreadable=frozenset({"empty.txt", "binary.txt", "windows.txt"}))
+
+
+def test_a_file_that_becomes_unreadable_leaves_the_index(make_settings: SettingsFactory, docs: Path) -> None:
+    settings = make_settings()
+    sync(settings)
+    (docs / SEED).write_bytes(b"\xff\xfe\x00garbage")
+    report = sync(settings)
+    assert report.removed == (SEED,)
+    assert [s.path for s in report.skipped] == [SEED]
+    assert_in_sync(settings.index_dir, docs, unreadable=frozenset({SEED}))
+
+
+def test_same_content_under_two_names_is_indexed_once(make_settings: SettingsFactory, docs: Path) -> None:
+    settings = make_settings()
+    shutil.copy(docs / SEED, docs / "copy.txt")
+    report = sync(settings)
+    assert [(d.path, d.duplicate_of) for d in report.duplicates] == [("copy.txt", SEED)]
+    assert "copy.txt" not in report.added
+    contents = assert_in_sync(settings.index_dir, docs)
+    assert contents.duplicates == {"copy.txt": SEED}
+    assert "copy.txt" not in contents.chunk_sources.values()
+
+    (docs / SEED).unlink()  # the copy takes over
+    report = sync(settings)
+    assert report.removed == (SEED,) and report.added == ("copy.txt",) and report.duplicates == ()
+    assert report.reused > 0
+    contents = assert_in_sync(settings.index_dir, docs)
+    assert "copy.txt" in contents.files
+
+
+def test_without_a_model_the_lexical_index_is_built_and_dense_added_later(
+    make_settings: SettingsFactory, docs: Path, tmp_path: Path, tiny_model: Path
+) -> None:
+    model_dir = tmp_path / "model-not-there-yet"
+    settings = make_settings(embedding_model=str(model_dir))
+    report = sync(settings)
+    assert not report.dense and len(report.added) == 5 and report.embedded == 0
+    assert any("ASSISTANT_EMBEDDING_MODEL" in w for w in report.warnings)
+    contents = assert_in_sync(settings.index_dir, docs, dense=False)
+    assert contents.dense_ids == set() and contents.lexical_ids
+    assert index_status(settings).dense is False
+
+    assert sync(settings).embedded == 0  # still no model: nothing changes
+
+    shutil.copytree(tiny_model, model_dir)  # the model becomes available
+    report = sync(settings)
+    assert report.dense and report.embedded == report.chunks
+    assert len(report.updated) == 5  # re-chunked with the model's own tokenizer
+    assert_in_sync(settings.index_dir, docs)
+    assert index_status(settings).dense is True
+
+
+def test_ingest_given_paths_only_touches_those(make_settings: SettingsFactory, docs: Path, tmp_path: Path) -> None:
+    settings = make_settings()
+    sync(settings)
+    extra = tmp_path / "elsewhere"
+    extra.mkdir()
+    (extra / "outside.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    report = sync(settings, [extra])
+    assert report.added == ("outside.txt",) and report.removed == ()
+    assert index_status(settings).documents == 6
+    (extra / "outside.txt").unlink()
+    report = sync(settings, [extra])
+    assert report.removed == ("outside.txt",)
+    assert_in_sync(settings.index_dir, docs)
+
+
+def test_cli_ingest_and_status_json(
+    make_settings: SettingsFactory, docs: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = make_settings()
+    args = ["--index", str(settings.index_dir), "--model", str(tiny_model), "--json"]
+    assert main(["ingest", str(docs), *args]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in ("added", "updated", "removed", "unchanged", "skipped", "duplicates", "chunks"):
+        assert key in report
+    assert len(report["added"]) == 5 and report["chunks"] > 0
+
+    assert main(["status", "--index", str(settings.index_dir), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert {k: status[k] for k in ("documents", "chunks", "model", "dense", "lexical")} == {
+        "documents": 5,
+        "chunks": report["chunks"],
+        "model": str(tiny_model),
+        "dense": True,
+        "lexical": True,
+    }
+    assert status["updated_at"]
+
+    assert main(["ingest", str(docs), "--index", str(settings.index_dir), "--model", str(tiny_model)]) == 0
+    assert "0 added, 0 updated, 0 removed, 5 unchanged" in capsys.readouterr().out
+
+
+def test_cli_errors_are_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest", str(tmp_path / "missing"), "--index", str(tmp_path / "i")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: ") and "does not exist" in err and "Traceback" not in err
