@@ -39,7 +39,7 @@ class ChromaStore:
         client = _client(path)
         collection = client.get_or_create_collection(
             COLLECTION,
-            configuration={"hnsw": HNSW},  # type: ignore[arg-type]
+            configuration={"hnsw": HNSW},
             metadata=dict(metadata) if metadata else None,
             embedding_function=None,
         )

@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -40,6 +41,9 @@ def resolve_model(name: str) -> ModelPreset:
     """A preset name ("default", "fast"), a hub id or a local path, as a ModelPreset."""
     if name in PRESETS:
         return PRESETS[name]
+    local = Path(name).expanduser()
+    if local.is_dir():  # a local model is recorded by absolute path, whatever the working directory
+        return ModelPreset(str(local.resolve()), KNOWN_PROMPTS.get(name, {}))
     return ModelPreset(name, KNOWN_PROMPTS.get(name, {}))
 
 
@@ -130,8 +134,14 @@ def approximate_token_count(text: str) -> int:
 
 
 def _unavailable_message(model_id: str, error: Exception) -> str:
+    if Path(model_id).expanduser().exists():
+        detail = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        return (
+            f"The embedding model at {model_id} could not be loaded ({detail}). "
+            "Point ASSISTANT_EMBEDDING_MODEL (or --model) at a directory saved by sentence-transformers."
+        )
     return (
-        f"The embedding model {model_id!r} could not be loaded ({type(error).__name__}: {str(error)[:200]}). "
-        "If it is a hub id, connect to the internet once so it downloads into the cache; otherwise set "
-        "ASSISTANT_EMBEDDING_MODEL (or --model) to a local directory holding a sentence-transformers model."
+        f"The embedding model {model_id!r} is not in the local cache and could not be downloaded. "
+        "Connect to the internet once so it downloads, or set ASSISTANT_EMBEDDING_MODEL (or --model) "
+        "to a local directory holding a sentence-transformers model."
     )

@@ -231,7 +231,7 @@ class _Sync:
                     f"{error} Building the lexical index only (dense: false); "
                     "a later ingest with the model available adds the dense part."
                 )
-                logger.warning("%s", error)
+                logger.info("embedding model unavailable: %s", error)
         return self._embedder
 
     def store(self) -> ChromaStore:

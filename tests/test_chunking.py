@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from ingest.embedding import SentenceTransformerEmbedder, approximate_token_coun
 from ingest.records import Article
 
 
-def approx(texts: list[str]) -> list[int]:
+def approx(texts: Sequence[str]) -> list[int]:
     return [approximate_token_count(t) for t in texts]
 
 
@@ -49,7 +51,7 @@ def test_consecutive_chunks_overlap_by_one_sentence(seed_texts: dict[str, str]) 
     article = seed_articles(seed_texts)[3]
     chunks = chunk_article(article, ChunkerSettings(max_tokens=120), approx)
     assert len(chunks) > 2
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         assert after.start < before.end  # overlap
         assert before.text.endswith(article.text[after.start : before.end])
 

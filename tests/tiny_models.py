@@ -27,7 +27,7 @@ def build_sentence_transformer(directory: Path, corpus: Iterable[str], *, prompt
         initial_alphabet=ARABIC_ALPHABET + ASCII_ALPHABET,
     )
     tokenizer.train_from_iterator(list(corpus), trainer=trainer)
-    fast = PreTrainedTokenizerFast(
+    fast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=tokenizer,
         unk_token="[UNK]",
         pad_token="[PAD]",
