@@ -10,6 +10,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from assistant.llm import LLMUnavailableError
+from assistant.records import Answer
+from assistant.retrieval import IndexMissingError
 from ingest.embedding import EmbeddingUnavailableError
 from ingest.files import IndexBusyError
 from ingest.indexing import ModelMismatchError, NoDocumentsError, SyncReport, index_status, sync
@@ -17,6 +20,8 @@ from ingest.settings import Settings
 
 EXPECTED_ERRORS = (
     IndexBusyError,
+    IndexMissingError,
+    LLMUnavailableError,
     ModelMismatchError,
     NoDocumentsError,
     EmbeddingUnavailableError,
@@ -61,6 +66,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
 
+    ask = commands.add_parser(
+        "ask",
+        help="answer a question with citations",
+        description="Answer a question in Arabic or English from the indexed articles, citing each claim.",
+    )
+    ask.add_argument("question", help="the question (Arabic or English)")
+    _index_option(ask)
+    ask.add_argument("--k", type=int, help="passages to answer from (env ASSISTANT_K; default 5)")
+    ask.add_argument(
+        "--llm", help="LangChain chat model, provider:model or hf:<id or path> (env ASSISTANT_LLM; default: extractive)"
+    )
+    ask.add_argument("--rerank", action="store_true", default=None, help="rerank passages with a cross-encoder")
+    ask.add_argument("--model", help="embedding model (must be the one the index was built with)")
+    ask.add_argument("--source", action="append", metavar="PATH", help="only answer from this document (repeatable)")
+    ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
+
     status = commands.add_parser("status", help="show what the index holds", description="Show what the index holds.")
     _index_option(status)
     status.add_argument("--json", action="store_true", help="print the status as JSON")
@@ -79,9 +100,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    if not args.verbose:  # model-loading progress bars are noise around a one-line answer
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         if args.command == "ingest":
             return _ingest(args)
+        if args.command == "ask":
+            return _ask(args)
         return _status(args)
     except EXPECTED_ERRORS as error:
         print(f"Error: {error}", file=sys.stderr)
@@ -101,6 +126,39 @@ def _ingest(args: argparse.Namespace) -> int:
     for warning in report.warnings:
         print(f"Warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from assistant.service import Assistant
+    from assistant.settings import AssistantSettings
+
+    settings = AssistantSettings.from_env(
+        index_dir=args.index, embedding_model=args.model, k=args.k, llm=args.llm, rerank=args.rerank
+    )
+    assistant = Assistant.from_settings(settings)
+    try:
+        answer = assistant.ask(args.question, sources=args.source)
+    finally:
+        assistant.close()
+    if args.json:
+        _print_json(answer.to_dict())
+    else:
+        print(format_answer(answer))
+    return 0
+
+
+def format_answer(answer: Answer) -> str:
+    """The answer, then a numbered source list (file, title, quote)."""
+    lines = [answer.text]
+    if answer.citations:
+        lines += ["", "Sources:" if answer.language == "en" else "المصادر:"]
+        for citation in answer.citations:
+            check = "" if citation.supported else " (not verified)"
+            lines.append(f"[{citation.number}] {citation.source} — {citation.title}{check}")
+            lines.append(f"    «{citation.quote}»")
+    if answer.note:
+        lines += ["", f"({answer.note})"]
+    return "\n".join(lines)
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -1,0 +1,159 @@
+"""The extractive answerer: the best supporting sentences of the retrieved passages, each with [n].
+
+No LLM: sentences are scored by how much of the question they cover (analyzer terms and
+character n-grams), their similarity to the question when an embedder is available, and the
+rank of their passage. Below a measured coverage threshold the answer abstains
+(docs/abstention.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.phrases import phrase
+from assistant.records import Answer, Citation, Language, Mode, Passage
+from ingest.analysis import analyze, char_ngrams, detect_language, split_sentences
+from ingest.embedding import Embedder
+
+MAX_SENTENCES = 3
+ABSTAIN_BELOW = 0.30
+"""Best sentence coverage under which nothing relevant was found (measured: docs/abstention.md)."""
+DENSE_ABSTAIN_BELOW = 0.35
+"""With no lexical overlap (cross-language), the sentence similarity under which to abstain."""
+NEAR_DUPLICATE = 0.7
+KEEP_RELATIVE = 0.6
+"""A second or third sentence is kept when it scores at least this share of the best one."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredSentence:
+    """A sentence of a retrieved passage with its scores."""
+
+    passage: int
+    start: int
+    end: int
+    text: str
+    coverage: float
+    similarity: float | None
+    score: float
+    terms: frozenset[str]
+
+
+def coverage(question: str, sentence: str) -> float:
+    """Share of the question's terms found in `sentence`: 0.6 words + 0.4 character 3-grams."""
+    q_terms, q_grams = set(analyze(question)), set(char_ngrams(question))
+    if not q_terms and not q_grams:
+        return 0.0
+    words = len(q_terms & set(analyze(sentence))) / len(q_terms) if q_terms else 0.0
+    grams = len(q_grams & set(char_ngrams(sentence))) / len(q_grams) if q_grams else 0.0
+    return 0.6 * words + 0.4 * grams
+
+
+def score_sentences(question: str, passages: Sequence[Passage], embedder: Embedder | None) -> list[ScoredSentence]:
+    """Every sentence of every passage, scored against the question."""
+    spans = [(i, s, e) for i, p in enumerate(passages) for s, e in split_sentences(p.text)]
+    texts = [passages[i].text[s:e] for i, s, e in spans]
+    similarities: list[float | None] = [None] * len(texts)
+    if embedder is not None and texts:
+        query = embedder.embed_query(question)
+        vectors = embedder.embed_documents(texts)
+        similarities = [float(v) for v in np.clip(vectors @ query, -1.0, 1.0)]
+    scored = []
+    for (i, start, end), text, similarity in zip(spans, texts, similarities, strict=True):
+        cover = coverage(question, text)
+        rank = 1.0 / (1 + i)
+        if similarity is None:
+            score = 0.8 * cover + 0.2 * rank
+        else:
+            score = 0.55 * cover + 0.3 * max(similarity, 0.0) + 0.15 * rank
+        scored.append(ScoredSentence(i, start, end, text, cover, similarity, score, frozenset(analyze(text))))
+    return scored
+
+
+def is_relevant(best: ScoredSentence, question_language: Language, passage_language: Language) -> bool:
+    """Whether the best sentence is good enough to answer rather than abstain."""
+    if best.coverage >= ABSTAIN_BELOW:
+        return True
+    cross_language = question_language != passage_language
+    return cross_language and best.similarity is not None and best.similarity >= DENSE_ABSTAIN_BELOW
+
+
+def extract_answer(
+    question: str,
+    passages: Sequence[Passage],
+    *,
+    embedder: Embedder | None = None,
+    mode: Mode = "extractive",
+    note: str = "",
+) -> Answer:
+    """An answer made of 1-3 retrieved sentences with [n] markers, or an abstention."""
+    language = detect_language(question)
+    scored = score_sentences(question, passages, embedder)
+    if not scored:
+        return abstain(language, mode, note, question)
+    ranked = sorted(scored, key=lambda s: -s.score)
+    best = ranked[0]
+    if not is_relevant(best, language, detect_language(passages[best.passage].text)):
+        return abstain(language, mode, note, question)
+    chosen = [best]
+    for candidate in ranked[1:]:
+        if len(chosen) == MAX_SENTENCES or candidate.score < KEEP_RELATIVE * best.score:
+            break
+        relevant = is_relevant(candidate, language, detect_language(passages[candidate.passage].text))
+        if relevant and not any(_similar(candidate.terms, c.terms) for c in chosen):
+            chosen.append(candidate)
+    return compose(question, language, passages, chosen, mode, note)
+
+
+def compose(
+    question: str,
+    language: Language,
+    passages: Sequence[Passage],
+    chosen: Sequence[ScoredSentence],
+    mode: Mode,
+    note: str,
+) -> Answer:
+    """Number the cited passages in order of first use and write the answer text."""
+    numbers: dict[int, int] = {}
+    quotes: dict[int, list[ScoredSentence]] = {}
+    parts = []
+    for sentence in chosen:
+        number = numbers.setdefault(sentence.passage, len(numbers) + 1)
+        quotes.setdefault(sentence.passage, []).append(sentence)
+        parts.append(f"{_quoted(sentence.text, language)} [{number}]")
+    arabic_sources = any(detect_language(passages[i].text) == "ar" for i in numbers)
+    intro = phrase("intro_quoted_arabic" if language == "en" and arabic_sources else "intro", language)
+    citations = tuple(
+        Citation(
+            number=number,
+            source=passages[index].source,
+            title=passages[index].title,
+            passage=passages[index].text,
+            quote=" ".join(s.text for s in sorted(quotes[index], key=lambda s: s.start)),
+            start=passages[index].start,
+            end=passages[index].end,
+            score=passages[index].score,
+            supported=True,  # the quote is the passage's own text
+        )
+        for index, number in numbers.items()
+    )
+    return Answer(f"{intro} " + " ".join(parts), language, False, mode, citations, note, question)
+
+
+def abstain(language: Language, mode: Mode, note: str, question: str = "") -> Answer:
+    """The honest answer when nothing relevant was retrieved."""
+    return Answer(phrase("not_found", language), language, True, mode, (), note, question)
+
+
+def _quoted(text: str, language: Language) -> str:
+    text = text.strip()
+    return f"«{text}»" if language == "en" else text
+
+
+def _similar(a: frozenset[str], b: frozenset[str]) -> bool:
+    if not a or not b:
+        return a == b
+    return len(a & b) / len(a | b) >= NEAR_DUPLICATE

@@ -1,0 +1,66 @@
+"""The values the read side returns: retrieved passages, citations and answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+Language = Literal["ar", "en"]
+Mode = Literal["extractive", "llm", "lexical-only", "extractive-fallback"]
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A retrieved chunk with its scores and the retrievers that found it."""
+
+    chunk_id: str
+    source: str
+    title: str
+    text: str
+    start: int
+    end: int
+    score: float
+    """Fused score (reciprocal-rank fusion, or the reranker's score when reranking)."""
+    dense_score: float | None
+    """Cosine similarity to the question, when the dense retriever found it."""
+    lexical_score: float | None
+    """Fused BM25 score (word + character fields), when the lexical retriever found it."""
+    found_by: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """What an [n] in the answer points to: a file and the exact passage."""
+
+    number: int
+    source: str
+    """Path of the article, relative to the documents folder."""
+    title: str
+    passage: str
+    quote: str
+    """The sentence(s) of the passage that the answer used."""
+    start: int
+    end: int
+    """Offsets of the passage in the cleaned article text."""
+    score: float
+    supported: bool
+    """True when the cited sentence was checked against its passage and matched."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A short answer in the question's language whose [n] markers map to `citations`."""
+
+    text: str
+    language: Language
+    abstained: bool
+    mode: Mode
+    citations: tuple[Citation, ...]
+    note: str = ""
+    """One line about how the answer was made (lexical only, LLM fallback, ...); empty when nothing to say."""
+    question: str = ""
+    """The question as retrieval saw it (rewritten when it was a follow-up)."""
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready dict (the shape of `assistant ask --json`)."""
+        return asdict(self)

@@ -1,0 +1,195 @@
+"""Hybrid retrieval: dense (Chroma) and lexical (BM25) candidates fused by reciprocal rank, optionally reranked."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assistant.records import Passage
+from assistant.reranking import Reranker
+from assistant.settings import AssistantSettings
+from ingest.catalog import Catalog
+from ingest.chroma_store import ChromaStore
+from ingest.embedding import Embedder, EmbeddingUnavailableError, resolve_model
+from ingest.indexing import CHROMA_DIR, LEXICAL_DIR, MANIFEST, PENDING, check_model, load_embedder
+from ingest.lexical import LexicalIndex
+from ingest.records import Chunk
+from ingest.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class IndexMissingError(RuntimeError):
+    """There is no index to answer from."""
+
+
+def fuse_rrf(
+    rankings: Sequence[Sequence[str]], k: int = 60, weights: Sequence[float] | None = None
+) -> list[tuple[str, float]]:
+    """Reciprocal-rank fusion: score(d) = sum_i w_i / (k + rank_i(d)), best first (ties keep first-seen order)."""
+    scores: dict[str, float] = {}
+    for i, ranking in enumerate(rankings):
+        weight = 1.0 if weights is None else weights[i]
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    return sorted(scores.items(), key=lambda pair: -pair[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieval:
+    """The passages for one question and how they were found."""
+
+    passages: tuple[Passage, ...]
+    dense: bool
+    """False when only the lexical index was searched."""
+    note: str = ""
+
+
+class Retriever:
+    """Reads one index (manifest, lexical, Chroma) and finds passages for questions."""
+
+    def __init__(
+        self,
+        settings: AssistantSettings,
+        embedder: Embedder | None,
+        reranker: Reranker | None = None,
+        note: str = "",
+    ) -> None:
+        self.settings = settings
+        self.index_dir = settings.index.index_dir
+        self.embedder = embedder
+        self.reranker = reranker
+        self.note = note
+        self._catalog = Catalog(self.index_dir / MANIFEST, readonly=True)
+        self._lexical: LexicalIndex | None = None
+        self._lexical_name = ""
+        self._sources = np.array([], dtype=object)
+        self._store: ChromaStore | None = None
+        self.refresh()
+
+    @classmethod
+    def open(
+        cls,
+        settings: AssistantSettings,
+        embedder_factory: Callable[[Settings], Embedder] = load_embedder,
+        reranker: Reranker | None = None,
+    ) -> Retriever:
+        """Open the index named by `settings`; without a usable model, retrieve lexically and say so."""
+        index_dir = settings.index.index_dir
+        if not (index_dir / MANIFEST).is_file():
+            raise IndexMissingError(
+                f"There is no index in {index_dir}. Run `assistant ingest` first (or set ASSISTANT_INDEX_DIR)."
+            )
+        catalog = Catalog(index_dir / MANIFEST, readonly=True)
+        try:
+            meta = catalog.meta()
+        finally:
+            catalog.close()
+        model_id = resolve_model(settings.index.embedding_model).model_id
+        dense_built = meta.get("dense") == "1"
+        check_model(meta, model_id, has_vectors=dense_built)
+        embedder: Embedder | None = None
+        note = ""
+        if not dense_built:
+            note = "The index has no dense part (built without the embedding model): lexical search only."
+        else:
+            try:
+                embedder = embedder_factory(settings.index)
+            except EmbeddingUnavailableError as error:
+                note = f"Lexical search only: {error}"
+        if note:
+            logger.warning("%s", note)
+        return cls(settings, embedder, reranker, note)
+
+    def close(self) -> None:
+        """Release the manifest connection."""
+        self._catalog.close()
+
+    def refresh(self) -> None:
+        """Load the live lexical generation if an ingest replaced it (cheap when nothing changed)."""
+        current = self.index_dir / LEXICAL_DIR / "CURRENT"
+        name = current.read_text(encoding="utf-8").strip() if current.is_file() else ""
+        if name == self._lexical_name:
+            return
+        lexical = LexicalIndex.load(self.index_dir / LEXICAL_DIR)
+        ids = lexical.ids if lexical else []
+        source_of = {c.id: c.source for c in self._catalog.chunks(ids)} if ids else {}
+        self._sources = np.array([source_of.get(i, "") for i in ids], dtype=object)
+        self._lexical, self._lexical_name = lexical, name
+
+    @property
+    def dense(self) -> bool:
+        """True when questions are embedded and searched in Chroma too."""
+        return self.embedder is not None
+
+    def store(self) -> ChromaStore:
+        """The Chroma collection (opened on first use)."""
+        if self._store is None:
+            self._store = ChromaStore.open(self.index_dir / CHROMA_DIR)
+        return self._store
+
+    def sources(self) -> list[str]:
+        """Every indexed source path (for filters)."""
+        return sorted(s for s, r in self._catalog.files().items() if r.duplicate_of is None)
+
+    def article_text(self, source: str) -> str | None:
+        """The cleaned text of an indexed article."""
+        article = self._catalog.article(source)
+        return article.text if article else None
+
+    def retrieve(self, question: str, k: int | None = None, sources: Sequence[str] | None = None) -> Retrieval:
+        """The `k` best passages for `question`, optionally only from `sources`."""
+        self.refresh()
+        note = self.note
+        if self._lexical is None:
+            note = f"{note} The lexical index is missing or outdated: run `assistant ingest` to rebuild it.".strip()
+        k = k or self.settings.k
+        lexical_hits = self._lexical_hits(question, sources)
+        dense_hits = self._dense_hits(question, sources) if self.embedder is not None else {}
+        fused = fuse_rrf([list(dense_hits), list(lexical_hits)], k=self.settings.rrf_k)
+        depth = max(k, self.settings.k * 4) if self.reranker is not None else k
+        candidates = [cid for cid, _ in fused[:depth]]
+        fused_score = dict(fused)
+        chunks = {c.id: c for c in self._catalog.chunks(candidates)}
+        passages = [
+            _passage(chunks[cid], fused_score[cid], dense_hits.get(cid), lexical_hits.get(cid))
+            for cid in candidates
+            if cid in chunks  # a vector added by an ingest that has not committed yet is not an answer
+        ]
+        if self.reranker is not None and passages:
+            passages = self.reranker.rerank(question, passages)
+        return Retrieval(tuple(passages[:k]), self.dense, note)
+
+    def _lexical_hits(self, question: str, sources: Sequence[str] | None) -> dict[str, float]:
+        if self._lexical is None:
+            return {}
+        allowed = np.isin(self._sources, list(sources)) if sources else None
+        hits = self._lexical.search(question, self.settings.lexical_depth, allowed=allowed)
+        return {hit.chunk_id: hit.score for hit in hits}
+
+    def _dense_hits(self, question: str, sources: Sequence[str] | None) -> dict[str, float]:
+        assert self.embedder is not None
+        vector = self.embedder.embed_query(question)
+        hits = self.store().search(vector, self.settings.dense_depth, sources=sources)
+        return {hit.chunk_id: hit.similarity for hit in hits}
+
+
+def _passage(chunk: Chunk, score: float, dense: float | None, lexical: float | None) -> Passage:
+    found_by = tuple(name for name, value in (("dense", dense), ("lexical", lexical)) if value is not None)
+    return Passage(
+        chunk.id, chunk.source, chunk.title, chunk.text, chunk.start, chunk.end, score, dense, lexical, found_by
+    )
+
+
+def index_exists(index_dir: Path) -> bool:
+    """True when `index_dir` holds a manifest."""
+    return (index_dir / MANIFEST).is_file()
+
+
+def ingest_pending(index_dir: Path) -> bool:
+    """True while an ingest is writing (or one was interrupted and awaits repair)."""
+    return (index_dir / PENDING).exists()

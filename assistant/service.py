@@ -1,0 +1,161 @@
+"""The Assistant: retrieval plus an answerer, with models kept loaded for repeated questions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from assistant.extractive import abstain, extract_answer
+from assistant.followup import History, llm_rewrite, rule_rewrite
+from assistant.generation import generate_answer
+from assistant.llm import LLMUnavailableError, build_chat_model
+from assistant.phrases import phrase
+from assistant.records import Answer, Language, Mode
+from assistant.reranking import Reranker
+from assistant.retrieval import Retrieval, Retriever
+from assistant.settings import AssistantSettings
+from ingest.analysis import detect_language
+from ingest.embedding import Embedder
+from ingest.indexing import load_embedder
+from ingest.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 2_000
+"""Longer questions are cut (at a word boundary) before retrieval."""
+
+
+class Assistant:
+    """Answers questions from one index; build it once and call `ask()` or `stream()` many times."""
+
+    def __init__(self, settings: AssistantSettings, retriever: Retriever, chat_model: Any | None = None) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.chat_model = chat_model
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: AssistantSettings | None = None,
+        *,
+        chat_model: Any | None = None,
+        embedder_factory: Callable[[Settings], Embedder] = load_embedder,
+    ) -> Assistant:
+        """The one factory used by the CLI, the UI and the tests.
+
+        `chat_model` (any LangChain chat model) overrides `settings.llm`.
+        """
+        settings = settings or AssistantSettings.from_env()
+        reranker = Reranker(settings.reranker_model, settings.index.device) if settings.rerank else None
+        retriever = Retriever.open(settings, embedder_factory=embedder_factory, reranker=reranker)
+        if chat_model is None and settings.llm:
+            chat_model = build_chat_model(settings.llm, settings.llm_timeout)
+        return cls(settings, retriever, chat_model)
+
+    @property
+    def mode(self) -> Mode:
+        """How answers are made: "llm", "extractive", or "lexical-only" (extractive without vectors)."""
+        if self.chat_model is not None:
+            return "llm"
+        return "extractive" if self.retriever.dense else "lexical-only"
+
+    def close(self) -> None:
+        """Release the index."""
+        self.retriever.close()
+
+    def ask(
+        self,
+        question: str,
+        *,
+        history: History | None = None,
+        k: int | None = None,
+        sources: Sequence[str] | None = None,
+    ) -> Answer:
+        """The answer to `question` (a follow-up when `history` holds earlier turns)."""
+        final: Answer | None = None
+        for item in self.stream(question, history=history, k=k, sources=sources):
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None
+        return final
+
+    def stream(
+        self,
+        question: str,
+        *,
+        history: History | None = None,
+        k: int | None = None,
+        sources: Sequence[str] | None = None,
+        use_llm: bool = True,
+    ) -> Iterator[str | Answer]:
+        """Text as it is produced, then the final Answer (whose text is authoritative)."""
+        question = _clean_question(question)
+        language = detect_language(question)
+        if not question:
+            yield Answer(phrase("empty_question", language), language, True, self.mode, (), "", "")
+            return
+        model = self.chat_model if use_llm else None
+        standalone = self._standalone(question, history, model)
+        retrieval = self.retriever.retrieve(standalone, k, sources)
+        note = _note(retrieval, language)
+        if not retrieval.passages:
+            yield abstain(language, self._mode(model), note, standalone)
+            return
+        if model is not None:
+            try:
+                yield from generate_answer(
+                    model,
+                    question,
+                    language,
+                    retrieval.passages,
+                    timeout=self.settings.llm_timeout,
+                    embedder=self.retriever.embedder,
+                    note=note,
+                )
+                return
+            except LLMUnavailableError as error:
+                logger.warning("LLM failed, answering extractively: %s", error)
+                fallback = phrase("llm_fallback", language, reason=str(error))
+                note = f"{fallback} {note}".strip()
+                answer = extract_answer(
+                    standalone,
+                    retrieval.passages,
+                    embedder=self.retriever.embedder,
+                    mode="extractive-fallback",
+                    note=note,
+                )
+                yield answer
+                return
+        answer = extract_answer(
+            standalone, retrieval.passages, embedder=self.retriever.embedder, mode=self._mode(None), note=note
+        )
+        yield answer.text
+        yield answer
+
+    def _mode(self, model: Any | None) -> Mode:
+        if model is not None:
+            return "llm"
+        return "extractive" if self.retriever.dense else "lexical-only"
+
+    def _standalone(self, question: str, history: History | None, model: Any | None) -> str:
+        if not history:
+            return question
+        if model is not None:
+            return llm_rewrite(model, question, history, self.settings.llm_timeout)
+        return rule_rewrite(question, history)
+
+
+def _clean_question(question: str) -> str:
+    question = " ".join(question.split())
+    if len(question) > MAX_QUESTION_CHARS:
+        cut = question.rfind(" ", 0, MAX_QUESTION_CHARS)
+        question = question[: cut if cut > 0 else MAX_QUESTION_CHARS]
+    return question
+
+
+def _note(retrieval: Retrieval, language: Language) -> str:
+    notes = [] if retrieval.dense else [phrase("lexical_only", language)]
+    if retrieval.note and "lexical index" in retrieval.note:
+        notes.append(retrieval.note[retrieval.note.index("The lexical index") :])
+    return " ".join(notes)
