@@ -13,7 +13,7 @@ from ingest.analysis import analyze, detect_language, normalize
 History = Sequence[Mapping[str, Any] | tuple[str, str]]
 
 _CUES = re.compile(
-    r"^\s*(?:و?(?:ماذا|متى|اين|كيف|هل|من|لماذا|كم|ما)\b|و?ماذا عن|و(?:هو|هي|هم)\b|(?:هو|هي|هم|هذا|هذه|ذلك|تلك)\b"
+    r"^\s*(?:و(?:ماذا|متى|اين|كيف|هل|من|لماذا|كم|ما)\b|و?ماذا عن|و?(?:هو|هي|هم|هذا|هذه|ذلك|تلك)\b"
     r"|and\b|what about|how about|(?:he|she|it|they|his|her|its|their|them|this|that|those)\b)",
     re.IGNORECASE,
 )

@@ -106,7 +106,7 @@ class Assistant:
             try:
                 yield from generate_answer(
                     model,
-                    question,
+                    standalone,
                     language,
                     retrieval.passages,
                     timeout=self.settings.llm_timeout,

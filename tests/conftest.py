@@ -11,11 +11,13 @@ os.environ["ANONYMIZED_TELEMETRY"] = "False"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from assistant.service import Assistant
+from assistant.settings import AssistantSettings
 from ingest.settings import Settings
 from tests.index_checks import IndexContents, read_index
 from tests.tiny_models import build_sentence_transformer
@@ -71,3 +73,51 @@ def make_settings(tmp_path: Path, docs: Path, tiny_model: Path) -> Callable[...,
 def contents() -> Callable[[Settings], IndexContents]:
     """Read everything an index holds (manifest, Chroma, lexical) for exact comparisons."""
     return lambda settings: read_index(settings.index_dir)
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> AssistantSettings:
+    """Settings of a read-only index of the five seeds, built once with the tiny model."""
+    from ingest.indexing import sync
+
+    root = tmp_path_factory.mktemp("seed-index")
+    docs = root / "docs"
+    shutil.copytree(SEEDS, docs)
+    settings = AssistantSettings.from_env({}, docs_dir=docs, index_dir=root / "index", embedding_model=str(tiny_model))
+    sync(settings.index)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def seed_assistant(seed_index: AssistantSettings) -> Iterator[Assistant]:
+    """An extractive Assistant over the seed index (shared: tests must not change it)."""
+    assistant = Assistant.from_settings(seed_index)
+    yield assistant
+    assistant.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_causal_lm(tmp_path_factory: pytest.TempPathFactory, seed_texts: dict[str, str]) -> Path:
+    """A tiny random Qwen2 chat model (ChatML), for the hf: LLM path."""
+    from tests.tiny_models import build_causal_lm
+
+    return build_causal_lm(tmp_path_factory.mktemp("tiny-lm"), [*seed_texts.values(), "Answer [1] [2] <passage>"])
+
+
+@pytest.fixture(scope="session")
+def lexical_seed_index(tmp_path_factory: pytest.TempPathFactory) -> AssistantSettings:
+    """The seeds indexed without an embedding model (lexical only, a real mode of the product).
+
+    Quality checks ("cites the right file") use it: the tiny test model's vectors are random,
+    so in a hybrid ranking they add noise that a real model would not.
+    """
+    from ingest.indexing import sync
+
+    root = tmp_path_factory.mktemp("lexical-seed-index")
+    docs = root / "docs"
+    shutil.copytree(SEEDS, docs)
+    settings = AssistantSettings.from_env(
+        {}, docs_dir=docs, index_dir=root / "index", embedding_model=str(root / "no-model")
+    )
+    sync(settings.index)
+    return settings

@@ -1,0 +1,163 @@
+"""Extractive answers, abstention, follow-ups, the Python API and `assistant ask`."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from assistant import Answer, Assistant, answer
+from assistant.cli import main
+from assistant.extractive import coverage
+from assistant.followup import is_follow_up, rule_rewrite
+from assistant.settings import AssistantSettings
+
+NOT_FOUND_AR = "لم أجد إجابة لهذا السؤال في الوثائق."
+NOT_FOUND_EN = "I could not find this in the documents."
+
+
+@pytest.fixture(scope="module")
+def lexical_assistant(lexical_seed_index: AssistantSettings) -> Assistant:
+    return Assistant.from_settings(lexical_seed_index)
+
+
+def assert_citations_consistent(result: Answer) -> None:
+    """Every [n] in the text has a citation, every citation is used, and its quote lies in its passage."""
+    numbers = {int(n) for n in re.findall(r"\[(\d+)\]", result.text)}
+    assert numbers == {c.number for c in result.citations}
+    for citation in result.citations:
+        for sentence in re.split(r"(?<=[.!؟?])\s+", citation.quote):
+            assert sentence.strip("«» ") in citation.passage
+
+
+@pytest.mark.parametrize(
+    ("question", "source", "expected"),
+    [
+        ("ما مدة الرسالة الصوتية الجديدة للبغدادي؟", "003_0262f053a42b4a37.txt", "55 دقيقة"),
+        ("كم عدد أفراد تنظيم داعش بحسب تقديرات الأمم المتحدة؟", "003_0262f053a42b4a37.txt", "20 و30 ألف"),
+        ("كم كانت مدة التسجيل الصوتي لأبي الحسن المهاجر؟", "002_f008f8df6c8a9b3c.txt", "44 دقيقة"),
+        ("من هو لاهور طالباني؟", "000_568e6625231925c3.txt", "لاهور طالباني"),
+    ],
+)
+def test_arabic_question_is_answered_in_arabic_citing_the_right_seed(
+    lexical_assistant: Assistant, question: str, source: str, expected: str
+) -> None:
+    result = lexical_assistant.ask(question)
+    assert not result.abstained and result.language == "ar" and result.mode == "lexical-only"
+    assert result.text.startswith("بحسب الوثائق:")
+    assert result.citations[0].source == source
+    assert expected in result.citations[0].quote
+    assert "lexical" in result.note.casefold() or "معجمي" in result.note
+    assert_citations_consistent(result)
+    assert len(re.findall(r"\[\d+\]", result.text)) <= 3
+
+
+def test_english_question_on_arabic_sources_is_framed_in_english(lexical_assistant: Assistant) -> None:
+    result = lexical_assistant.ask(
+        "What did the UN estimate about the number of داعش fighters in الأمم المتحدة reports?"
+    )
+    assert result.language == "en"
+    if not result.abstained:
+        assert result.text.startswith("According to the documents (quoted in the original Arabic):")
+        assert_citations_consistent(result)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("ما هي عاصمة اليابان وما عدد سكانها؟", NOT_FOUND_AR),
+        ("What is the boiling point of liquid nitrogen?", NOT_FOUND_EN),
+        ("كيف أطبخ الكبسة باللحم؟", NOT_FOUND_AR),
+    ],
+)
+def test_off_topic_questions_abstain(lexical_assistant: Assistant, question: str, expected: str) -> None:
+    result = lexical_assistant.ask(question)
+    assert result.abstained and result.text == expected and result.citations == ()
+
+
+def test_empty_question_is_answered_with_a_hint(lexical_assistant: Assistant) -> None:
+    result = lexical_assistant.ask("   \n ")
+    assert result.abstained and "empty" in result.text
+
+
+def test_hybrid_answer_keeps_the_protocol(seed_assistant: Assistant) -> None:
+    # restricted to the right article, so the tiny model's random vectors cannot crowd it out
+    result = seed_assistant.ask("ما مدة الرسالة الصوتية الجديدة للبغدادي؟", sources=["003_0262f053a42b4a37.txt"])
+    assert result.mode == "extractive" and result.note == ""
+    assert not result.abstained
+    assert_citations_consistent(result)
+
+
+def test_stream_yields_text_then_the_answer(seed_assistant: Assistant) -> None:
+    items = list(seed_assistant.stream("ماذا حدث في منبج؟"))
+    assert isinstance(items[-1], Answer)
+    assert "".join(i for i in items[:-1] if isinstance(i, str)) == items[-1].text
+
+
+def test_coverage_counts_question_terms_found() -> None:
+    assert coverage("رسالة البغدادي", "بث البغدادي رسالة صوتية") == pytest.approx(1.0)
+    assert coverage("رسالة البغدادي", "معركة الموصل") == pytest.approx(0.0)
+
+
+def test_follow_up_rule_carries_key_terms() -> None:
+    history = [{"role": "user", "content": "ما الذي حدث في منبج؟"}, {"role": "assistant", "content": "..."}]
+    assert is_follow_up("ومتى حدث ذلك؟")
+    assert is_follow_up("And when was that?")
+    assert not is_follow_up("ما عدد مقاتلي تنظيم داعش في العراق وسوريا حسب الأمم المتحدة؟")
+    assert "منبج" in rule_rewrite("ومتى حدث ذلك؟", history)
+    standalone = "ما عدد مقاتلي تنظيم داعش في العراق وسوريا حسب الأمم المتحدة؟"
+    assert rule_rewrite(standalone, history) == standalone
+    assert rule_rewrite("ومتى حدث ذلك؟", None) == "ومتى حدث ذلك؟"
+
+
+def test_follow_up_question_is_answered_from_the_earlier_topic(lexical_assistant: Assistant) -> None:
+    first = "ماذا قال المتحدث باسم التحالف شون راين عن البغدادي؟"
+    history = [(first, lexical_assistant.ask(first).text)]
+    result = lexical_assistant.ask("وماذا قال عنه أيضاً؟", history=history)
+    assert "راين" in result.question
+    assert not result.abstained
+    assert result.citations[0].source == "003_0262f053a42b4a37.txt"
+
+
+def test_python_api_uses_the_index_from_the_environment(
+    lexical_seed_index: AssistantSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(lexical_seed_index.index.index_dir))
+    monkeypatch.setenv("ASSISTANT_EMBEDDING_MODEL", lexical_seed_index.index.embedding_model)
+    result = answer("ما مدة الرسالة الصوتية الجديدة للبغدادي؟", k=3)
+    assert isinstance(result, Answer) and not result.abstained
+    assert result.citations[0].source == "003_0262f053a42b4a37.txt"
+    filtered = answer("ما مدة الرسالة الصوتية الجديدة للبغدادي؟", sources=["002_f008f8df6c8a9b3c.txt"])
+    assert {c.source for c in filtered.citations} <= {"002_f008f8df6c8a9b3c.txt"}
+
+
+def test_cli_ask_json_is_the_answer(lexical_seed_index: AssistantSettings, capsys: pytest.CaptureFixture[str]) -> None:
+    index = str(lexical_seed_index.index.index_dir)
+    model = lexical_seed_index.index.embedding_model
+    question = "ما مدة الرسالة الصوتية الجديدة للبغدادي؟"
+    assert main(["ask", question, "--index", index, "--model", model, "--json", "--k", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "بحسب" in out  # UTF-8, not \u escapes
+    data = json.loads(out)
+    assert set(data) >= {"text", "language", "abstained", "mode", "citations"}
+    assert set(data["citations"][0]) == {
+        "number",
+        "source",
+        "title",
+        "passage",
+        "quote",
+        "start",
+        "end",
+        "score",
+        "supported",
+    }
+    assert main(["ask", question, "--index", index, "--model", model]) == 0
+    plain = capsys.readouterr().out
+    assert "المصادر:" in plain and "[1] 003_0262f053a42b4a37.txt" in plain
+
+
+def test_cli_ask_without_an_index_says_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "سؤال", "--index", str(tmp_path / "none")]) == 1
+    assert "assistant ingest" in capsys.readouterr().err

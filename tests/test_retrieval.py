@@ -1,0 +1,106 @@
+"""Hybrid retrieval on the seed index: fusion, filters, lexical-only mode, model checks."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from assistant.retrieval import IndexMissingError, Retriever, fuse_rrf
+from assistant.settings import AssistantSettings
+from ingest.indexing import ModelMismatchError, sync
+
+BAGHOUZ = "002_f008f8df6c8a9b3c.txt"
+MANBIJ = "003_0262f053a42b4a37.txt"
+
+
+def test_rrf_adds_reciprocal_ranks() -> None:
+    fused = fuse_rrf([["a", "b", "c"], ["b", "d"]], k=60)
+    assert [doc for doc, _ in fused] == ["b", "a", "d", "c"]
+    assert dict(fused)["b"] == pytest.approx(1 / 62 + 1 / 61)
+    assert dict(fused)["d"] == pytest.approx(1 / 62)
+
+
+def test_rrf_weights_and_empty_lists() -> None:
+    assert fuse_rrf([[], []]) == []
+    fused = fuse_rrf([["a"], ["b"]], k=1, weights=[1.0, 3.0])
+    assert fused == [("b", 1.5), ("a", 0.5)]
+
+
+def test_passages_keep_scores_offsets_and_finders(seed_index: AssistantSettings) -> None:
+    retriever = Retriever.open(seed_index)
+    result = retriever.retrieve("ما الذي حدث في الباغوز؟", k=5)
+    assert result.dense and len(result.passages) == 5
+    top = result.passages[0]
+    assert "lexical" in top.found_by and top.lexical_score is not None
+    text = retriever.article_text(top.source)
+    assert text is not None and text[top.start : top.end] == top.text
+    scores = [p.score for p in result.passages]
+    assert scores == sorted(scores, reverse=True)
+    retriever.close()
+
+
+@pytest.mark.parametrize(
+    ("question", "source"),
+    [
+        ("ما مدة التسجيل الصوتي للمهاجر عن الباغوز؟", BAGHOUZ),
+        ("ماذا حدث في تفجير منبج؟", MANBIJ),
+        ("ما عدد مقاتلي داعش بحسب تقديرات الأمم المتحدة؟", MANBIJ),
+        ("بماذا هدد المهاجر نيوزيلندا؟", "004_13e14b1b79b6834b.txt"),
+    ],
+)
+def test_arabic_questions_find_the_right_article(
+    lexical_seed_index: AssistantSettings, question: str, source: str
+) -> None:
+    retriever = Retriever.open(lexical_seed_index)
+    assert retriever.retrieve(question, k=3).passages[0].source == source
+    retriever.close()
+
+
+def test_source_filter_limits_both_retrievers(seed_index: AssistantSettings) -> None:
+    retriever = Retriever.open(seed_index)
+    result = retriever.retrieve("داعش البغدادي", k=5, sources=[BAGHOUZ])
+    assert result.passages and {p.source for p in result.passages} == {BAGHOUZ}
+    retriever.close()
+
+
+def test_lexical_only_index_retrieves_and_says_so(tmp_path: Path, docs: Path) -> None:
+    settings = AssistantSettings.from_env(
+        {}, docs_dir=docs, index_dir=tmp_path / "i", embedding_model=str(tmp_path / "none")
+    )
+    sync(settings.index)
+    retriever = Retriever.open(settings)
+    result = retriever.retrieve("الباغوز", k=3)
+    assert not result.dense and "lexical search only" in result.note
+    assert result.passages and all(p.found_by == ("lexical",) for p in result.passages)
+    retriever.close()
+
+
+def test_opening_with_another_model_names_both(seed_index: AssistantSettings, other_tiny_model: Path) -> None:
+    settings = AssistantSettings.from_env(
+        {}, index_dir=seed_index.index.index_dir, embedding_model=str(other_tiny_model)
+    )
+    with pytest.raises(ModelMismatchError, match="--rebuild"):
+        Retriever.open(settings)
+
+
+def test_missing_index_says_to_ingest(tmp_path: Path) -> None:
+    with pytest.raises(IndexMissingError, match="assistant ingest"):
+        Retriever.open(AssistantSettings.from_env({}, index_dir=tmp_path / "nothing"))
+
+
+def test_retriever_picks_up_a_new_generation(tmp_path: Path, seed_index: AssistantSettings) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(seed_index.index.docs_dir, docs)
+    settings = AssistantSettings.from_env(
+        {}, docs_dir=docs, index_dir=tmp_path / "i", embedding_model=seed_index.index.embedding_model
+    )
+    sync(settings.index)
+    retriever = Retriever.open(settings)
+    assert not retriever.retrieve("زلزال مدمر في اليابان", k=3, sources=["quake.txt"]).passages
+    (docs / "quake.txt").write_text("ضرب زلزال مدمر جزيرة في اليابان صباح اليوم.\n", encoding="utf-8")
+    sync(settings.index)
+    passages = retriever.retrieve("زلزال مدمر في اليابان", k=3).passages
+    assert passages[0].source == "quake.txt"
+    retriever.close()
