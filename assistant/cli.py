@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.llm import LLMUnavailableError
 from assistant.records import Answer
@@ -17,6 +18,9 @@ from ingest.embedding import EmbeddingUnavailableError
 from ingest.files import IndexBusyError
 from ingest.indexing import ModelMismatchError, NoDocumentsError, SyncReport, index_status, sync
 from ingest.settings import Settings
+
+if TYPE_CHECKING:
+    from assistant.evaluation import EvalReport
 
 EXPECTED_ERRORS = (
     IndexBusyError,
@@ -82,10 +86,52 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--source", action="append", metavar="PATH", help="only answer from this document (repeatable)")
     ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
 
+    chat = commands.add_parser(
+        "chat",
+        help="open the web chat",
+        description="Index the documents folder if it changed, then serve the web chat (default http://127.0.0.1:7860).",
+    )
+    chat.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    chat.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    chat.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (env ASSISTANT_AUTH)")
+    chat.add_argument(
+        "--docs", type=Path, metavar="DIR", help="documents folder (env ASSISTANT_DOCS_DIR; default seeds/)"
+    )
+    _index_option(chat)
+    chat.add_argument("--model", help="embedding model (env ASSISTANT_EMBEDDING_MODEL; default BAAI/bge-m3)")
+    chat.add_argument("--llm", help="LangChain chat model, provider:model or hf:<id or path> (env ASSISTANT_LLM)")
+
     status = commands.add_parser("status", help="show what the index holds", description="Show what the index holds.")
     _index_option(status)
     status.add_argument("--json", action="store_true", help="print the status as JSON")
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="measure retrieval and answers on a question set",
+        description="Measure Recall@1/5/10, MRR@10, answer containment and abstention on a question file. "
+        "SQuAD JSON (ARCD, XQuAD): its paragraphs are indexed into a temporary index with the embedding model. "
+        'JSONL, one {"question", "sources"?, "answers"?} per line: measured on the index (--index).',
+    )
+    evaluate.add_argument("file", type=Path, metavar="FILE", help="SQuAD JSON or JSONL question file")
+    _index_option(evaluate)
+    evaluate.add_argument("--k", type=_positive_int, help="passages to answer from (env ASSISTANT_K; default 5)")
+    evaluate.add_argument("--model", help="embedding model (for JSONL: the one the index was built with)")
+    evaluate.add_argument(
+        "--llm", help="LangChain chat model, provider:model or hf:<id or path> (env ASSISTANT_LLM; default: extractive)"
+    )
+    evaluate.add_argument("--limit", type=_positive_int, metavar="N", help="evaluate only the first N questions")
+    evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, not {value!r}")
+    return number
 
 
 def _index_option(parser: argparse.ArgumentParser) -> None:
@@ -107,6 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ingest(args)
         if args.command == "ask":
             return _ask(args)
+        if args.command == "chat":
+            return _chat(args)
+        if args.command == "eval":
+            return _eval(args)
         return _status(args)
     except EXPECTED_ERRORS as error:
         print(f"Error: {error}", file=sys.stderr)
@@ -159,6 +209,84 @@ def format_answer(answer: Answer) -> str:
     if answer.note:
         lines += ["", f"({answer.note})"]
     return "\n".join(lines)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from assistant.evaluation import evaluate, load_eval_set
+    from assistant.settings import AssistantSettings
+
+    settings = AssistantSettings.from_env(index_dir=args.index, embedding_model=args.model, k=args.k, llm=args.llm)
+    eval_set = load_eval_set(args.file).head(args.limit)
+    report = evaluate(eval_set, settings, progress=sys.stderr.isatty())
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(format_eval_report(report))
+    for note in report.notes:
+        print(f"Warning: {note}", file=sys.stderr)
+    return 0
+
+
+def format_eval_report(report: EvalReport) -> str:
+    """A small aligned table of the metrics, with how many questions each one is over."""
+
+    def value(number: float | None, digits: int = 3) -> str:
+        return "n/a" if number is None else f"{number:.{digits}f}"
+
+    rows = [
+        ("Recall@1", value(report.recall_at_1), report.ranked_questions),
+        ("Recall@5", value(report.recall_at_5), report.ranked_questions),
+        ("Recall@10", value(report.recall_at_10), report.ranked_questions),
+        ("MRR@10", value(report.mrr_at_10), report.ranked_questions),
+        ("answer containment", value(report.answer_containment), report.answerable_questions),
+        ("abstention precision", value(report.abstention_precision), report.abstained_questions),
+        ("abstention recall", value(report.abstention_recall), report.unanswerable_questions),
+        ("seconds per question", value(report.seconds_per_question, 4), report.questions),
+    ]
+    dense = "yes" if report.dense else "no (lexical search only)"
+    lines = [
+        f"{report.file} ({report.format}, {report.questions} questions)",
+        f"mode: {report.mode}; dense: {dense}; model: {report.model}",
+        "",
+        f"{'metric':<22}{'value':>8}{'questions':>11}",
+    ]
+    lines.extend(f"{name:<22}{shown:>8}{count:>11}" for name, shown, count in rows)
+    return "\n".join(lines)
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from assistant.service import Assistant
+    from assistant.settings import AssistantSettings
+    from assistant.ui import create_app, launch
+
+    auth = parse_auth(args.auth or os.environ.get("ASSISTANT_AUTH", ""))
+    if args.host not in ("127.0.0.1", "localhost", "::1") and auth is None:
+        print(
+            f"Warning: serving on {args.host} without --auth: anyone who can reach this machine can read the "
+            "documents. Add --auth USER:PASSWORD.",
+            file=sys.stderr,
+        )
+    settings = AssistantSettings.from_env(
+        docs_dir=args.docs, index_dir=args.index, embedding_model=args.model, llm=args.llm
+    )
+    report = sync(settings.index, progress=sys.stderr.isatty())
+    print(format_report(report))
+    for warning in report.warnings:
+        print(f"Warning: {warning}", file=sys.stderr)
+    assistant = Assistant.from_settings(settings)
+    print(f"Open http://{args.host}:{args.port} in a browser (Ctrl+C to stop).", flush=True)
+    launch(create_app(assistant), args.host, args.port, auth)
+    return 0
+
+
+def parse_auth(value: str) -> tuple[str, str] | None:
+    """USER:PASSWORD as a pair; empty means no login."""
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ValueError("--auth must be USER:PASSWORD (both non-empty)")
+    return user, password
 
 
 def _status(args: argparse.Namespace) -> int:
