@@ -121,3 +121,11 @@ def lexical_seed_index(tmp_path_factory: pytest.TempPathFactory) -> AssistantSet
     )
     sync(settings.index)
     return settings
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """Keep each phase's report on the test item, so fixtures can react to failures (screenshots)."""
+    report: pytest.TestReport = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
