@@ -37,7 +37,7 @@ def test_readme_cli_reference_matches_the_parser() -> None:
 def test_readme_opens_with_the_two_commands() -> None:
     text = README.read_text(encoding="utf-8")
     head = text[: text.index("## ", text.index("## ") + 1)]
-    assert "assistant ingest" in head
+    assert "assistant chat" in head
     assert "bash .ci/run" in head
 
 
