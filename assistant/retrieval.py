@@ -15,7 +15,7 @@ from assistant.settings import AssistantSettings
 from ingest.catalog import Catalog
 from ingest.chroma_store import ChromaStore
 from ingest.embedding import Embedder, EmbeddingUnavailableError, resolve_model
-from ingest.indexing import CHROMA_DIR, LEXICAL_DIR, MANIFEST, PENDING, check_model, load_embedder
+from ingest.indexing import LEXICAL_DIR, MANIFEST, PENDING, check_model, load_embedder, open_dense_store
 from ingest.lexical import LexicalIndex
 from ingest.records import Chunk
 from ingest.settings import Settings
@@ -102,7 +102,7 @@ class Retriever:
             except EmbeddingUnavailableError as error:
                 note = f"Lexical search only: {error}"
         if note:
-            logger.warning("%s", note)
+            logger.info("%s", note)  # the note reaches the person with every answer
         return cls(settings, embedder, reranker, note)
 
     def close(self) -> None:
@@ -129,7 +129,7 @@ class Retriever:
     def store(self) -> ChromaStore:
         """The Chroma collection (opened on first use)."""
         if self._store is None:
-            self._store = ChromaStore.open(self.index_dir / CHROMA_DIR)
+            self._store = open_dense_store(self.settings.index)
         return self._store
 
     def sources(self) -> list[str]:
@@ -149,7 +149,17 @@ class Retriever:
             note = f"{note} The lexical index is missing or outdated: run `assistant ingest` to rebuild it.".strip()
         k = k or self.settings.k
         lexical_hits = self._lexical_hits(question, sources)
-        dense_hits = self._dense_hits(question, sources) if self.embedder is not None else {}
+        dense_hits: dict[str, float] = {}
+        dense = self.embedder is not None
+        if dense:
+            try:
+                dense_hits = self._dense_hits(question, sources)
+            except Exception as error:  # noqa: BLE001 - a store outage must not take answering down with it
+                logger.warning("dense search failed, answering from the lexical index: %s", error)
+                self._store = None  # reconnect on the next question
+                dense = False
+                where = self.settings.index.chroma_url or "the index"
+                note = f"{note} The vector store ({where}) did not answer: lexical search only for this answer.".strip()
         fused = fuse_rrf([list(dense_hits), list(lexical_hits)], k=self.settings.rrf_k)
         depth = max(k, self.settings.k * 4) if self.reranker is not None else k
         candidates = [cid for cid, _ in fused[:depth]]
@@ -162,7 +172,7 @@ class Retriever:
         ]
         if self.reranker is not None and passages:
             passages = self.reranker.rerank(question, passages)
-        return Retrieval(tuple(passages[:k]), self.dense, note)
+        return Retrieval(tuple(passages[:k]), dense, note)
 
     def _lexical_hits(self, question: str, sources: Sequence[str] | None) -> dict[str, float]:
         if self._lexical is None:

@@ -156,6 +156,7 @@ def _clean_question(question: str) -> str:
 
 def _note(retrieval: Retrieval, language: Language) -> str:
     notes = [] if retrieval.dense else [phrase("lexical_only", language)]
-    if retrieval.note and "lexical index" in retrieval.note:
-        notes.append(retrieval.note[retrieval.note.index("The lexical index") :])
+    for marker in ("The lexical index", "The vector store"):
+        if marker in retrieval.note:
+            notes.append(retrieval.note[retrieval.note.index(marker) :].split(". ")[0].rstrip(".") + ".")
     return " ".join(notes)

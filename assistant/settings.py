@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ingest.settings import Settings
@@ -38,16 +38,7 @@ class AssistantSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> AssistantSettings:
         """Defaults, then ASSISTANT_* variables, then explicit (non-None) overrides (index ones included)."""
         env = os.environ if environ is None else environ
-        index_names = {
-            "docs_dir",
-            "index_dir",
-            "embedding_model",
-            "device",
-            "chunk_tokens",
-            "chunk_overlap_sentences",
-            "batch_size",
-            "lock_wait",
-        }
+        index_names = {f.name for f in fields(Settings)}
         index = Settings.from_env(env, **{k: v for k, v in overrides.items() if k in index_names})
         values: dict[str, Any] = {}
         for name, (variable, kind) in _ENVIRONMENT.items():

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -16,6 +17,10 @@ COLLECTION = "articles"
 # Recall-oriented HNSW graph (docs/hnsw.md): a denser graph and wider searches than Chroma's
 # defaults (16 neighbours, ef 100/100) cost little at news-archive scale.
 HNSW = {"space": "cosine", "max_neighbors": 32, "ef_construction": 200, "ef_search": 128}
+
+
+class DenseStoreUnavailableError(RuntimeError):
+    """The Chroma server cannot be reached."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,25 +39,30 @@ class ChromaStore:
         self._client = client
 
     @classmethod
-    def open(cls, path: Path, metadata: Mapping[str, str | int | float | bool] | None = None) -> ChromaStore:
-        """Open (creating when absent) the collection under `path`; telemetry off."""
-        client = _client(path)
-        collection = client.get_or_create_collection(
-            COLLECTION,
+    def open(
+        cls,
+        location: Path | str,
+        metadata: Mapping[str, str | int | float | bool] | None = None,
+        collection: str = COLLECTION,
+    ) -> ChromaStore:
+        """Open (creating when absent) the collection: `location` is a directory, or a server URL."""
+        client = _client(location)
+        handle = client.get_or_create_collection(
+            collection,
             configuration={"hnsw": HNSW},
             metadata=dict(metadata) if metadata else None,
             embedding_function=None,
         )
-        return cls(collection, client)
+        return cls(handle, client)
 
     @classmethod
-    def drop(cls, path: Path) -> None:
-        """Delete the collection under `path` (the client stays valid for this process, unlike deleting files)."""
-        if not path.exists():
+    def drop(cls, location: Path | str, collection: str = COLLECTION) -> None:
+        """Delete the collection (the client stays valid for this process, unlike deleting files)."""
+        if isinstance(location, Path) and not location.exists():
             return
-        client = _client(path)
-        if COLLECTION in {c.name for c in client.list_collections()}:
-            client.delete_collection(COLLECTION)
+        client = _client(location)
+        if collection in {c.name for c in client.list_collections()}:
+            client.delete_collection(collection)
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -132,12 +142,28 @@ class ChromaStore:
             return 1_000
 
 
-def _client(path: Path) -> Any:
+def _client(location: Path | str) -> Any:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
+    settings = ChromaSettings(anonymized_telemetry=False)
+    if isinstance(location, str) and location.startswith(("http://", "https://")):
+        url = urlsplit(location)
+        try:
+            return chromadb.HttpClient(
+                host=url.hostname or "127.0.0.1",
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=settings,
+            )
+        except Exception as error:
+            raise DenseStoreUnavailableError(
+                f"The Chroma server at {location} is not reachable ({error}). Start it (chroma run --path DIR "
+                "--host 127.0.0.1 --port PORT) or unset ASSISTANT_CHROMA_URL to use the embedded store."
+            ) from error
+    path = Path(location)
     path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))
+    return chromadb.PersistentClient(path=str(path), settings=settings)
 
 
 def _batches(items: list[str], size: int) -> Iterator[list[str]]:

@@ -129,6 +129,16 @@ class _Prepared:
     chunks: tuple[Chunk, ...]
 
 
+def dense_location(settings: Settings) -> Path | str:
+    """Where the vectors live: the Chroma server URL, else `<index>/chroma`."""
+    return settings.chroma_url or settings.index_dir / CHROMA_DIR
+
+
+def open_dense_store(settings: Settings) -> ChromaStore:
+    """The Chroma collection of this index (embedded, or on the configured server)."""
+    return ChromaStore.open(dense_location(settings), collection=settings.chroma_collection)
+
+
 def load_embedder(settings: Settings) -> Embedder:
     """The configured sentence-transformers model (raises EmbeddingUnavailableError)."""
     return SentenceTransformerEmbedder(settings.embedding_model, device=settings.device)
@@ -189,7 +199,7 @@ def sync(
     index_dir.mkdir(parents=True, exist_ok=True)
     with IndexLock(index_dir, wait=settings.lock_wait):
         if rebuild:
-            _wipe(index_dir)
+            _wipe(settings)
         job = _Sync(settings, roots, embedder_factory, progress)
         try:
             report = job.run()
@@ -236,7 +246,7 @@ class _Sync:
 
     def store(self) -> ChromaStore:
         if self._store is None:
-            self._store = ChromaStore.open(self.index_dir / CHROMA_DIR)
+            self._store = open_dense_store(self.settings)
         return self._store
 
     # the run ----------------------------------------------------------------------------------------
@@ -592,8 +602,9 @@ class _Bar:
         """Nothing to close."""
 
 
-def _wipe(index_dir: Path) -> None:
-    ChromaStore.drop(index_dir / CHROMA_DIR)
+def _wipe(settings: Settings) -> None:
+    index_dir = settings.index_dir
+    ChromaStore.drop(dense_location(settings), settings.chroma_collection)
     shutil.rmtree(index_dir / LEXICAL_DIR, ignore_errors=True)
     for name in (MANIFEST, f"{MANIFEST}-wal", f"{MANIFEST}-shm", PENDING):
         (index_dir / name).unlink(missing_ok=True)

@@ -29,6 +29,10 @@ class Settings:
     """Sentences repeated at the start of the next chunk (ASSISTANT_CHUNK_OVERLAP)."""
     batch_size: int = 32
     """Texts per embedding batch (ASSISTANT_BATCH_SIZE)."""
+    chroma_url: str = ""
+    """A Chroma server (ASSISTANT_CHROMA_URL, e.g. http://127.0.0.1:8000); empty: embedded store in the index dir."""
+    chroma_collection: str = "articles"
+    """Collection name (ASSISTANT_CHROMA_COLLECTION): give each index its own when they share a server."""
     lock_wait: float = 0.0
     """Seconds a second writer waits for the index lock before giving up (ASSISTANT_LOCK_WAIT)."""
 
@@ -56,6 +60,8 @@ _ENVIRONMENT = {
     "chunk_overlap_sentences": "ASSISTANT_CHUNK_OVERLAP",
     "batch_size": "ASSISTANT_BATCH_SIZE",
     "lock_wait": "ASSISTANT_LOCK_WAIT",
+    "chroma_url": "ASSISTANT_CHROMA_URL",
+    "chroma_collection": "ASSISTANT_CHROMA_COLLECTION",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +28,8 @@ class IndexContents:
     lexical_generation: int | None
 
 
-def read_index(index_dir: Path) -> IndexContents:
-    """Open the manifest, the Chroma collection and the lexical index of `index_dir`."""
+def read_index(index_dir: Path, chroma_url: str = "") -> IndexContents:
+    """Open the manifest, the Chroma collection (embedded, or on `chroma_url`) and the lexical index."""
     catalog = Catalog(index_dir / MANIFEST, readonly=True)
     try:
         records = catalog.files()
@@ -36,7 +37,7 @@ def read_index(index_dir: Path) -> IndexContents:
         generation = catalog.generation()
     finally:
         catalog.close()
-    store = ChromaStore.open(index_dir / CHROMA_DIR)
+    store = ChromaStore.open(chroma_url or index_dir / CHROMA_DIR)
     dense_ids = set(store.ids())
     raw = store._collection.get(include=["metadatas"])
     dense_sources = {i: m["source"] for i, m in zip(raw["ids"], raw["metadatas"], strict=True)}
@@ -55,10 +56,15 @@ def read_index(index_dir: Path) -> IndexContents:
 
 
 def assert_in_sync(
-    index_dir: Path, docs_dir: Path, *, dense: bool = True, unreadable: frozenset[str] = frozenset()
+    index_dir: Path,
+    docs_dir: Path,
+    *,
+    dense: bool = True,
+    unreadable: frozenset[str] = frozenset(),
+    chroma_url: str = "",
 ) -> IndexContents:
     """The manifest lists exactly the supported files of `docs_dir`; Chroma and BM25 hold exactly its chunks."""
-    contents = read_index(index_dir)
+    contents = read_index(index_dir, chroma_url)
     on_disk = {
         p.relative_to(docs_dir).as_posix()
         for p in docs_dir.rglob("*")
@@ -76,7 +82,7 @@ def assert_in_sync(
 
 def main(argv: list[str]) -> int:
     """`python -m tests.index_checks INDEX DOCS`: check in a fresh process (no cached Chroma client)."""
-    contents = assert_in_sync(Path(argv[0]), Path(argv[1]))
+    contents = assert_in_sync(Path(argv[0]), Path(argv[1]), chroma_url=os.environ.get("ASSISTANT_CHROMA_URL", ""))
     print(f"in sync: {len(contents.files)} files, {len(contents.manifest_chunks)} chunks")
     return 0
 
