@@ -164,6 +164,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted; run the same command again to finish (the index repairs itself).", file=sys.stderr)
         return 130
+    except Exception as error:
+        logging.getLogger(__name__).info("unexpected error", exc_info=True)
+        kept = " The previous index is intact and still answers;" if args.command in ("ingest", "chat") else ""
+        print(
+            f"Error: {args.command} failed: {type(error).__name__}: {str(error)[:300]}.{kept} fix the cause "
+            "(disk space, permissions, ...) and run the command again (-v shows details).",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _ingest(args: argparse.Namespace) -> int:

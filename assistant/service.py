@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -22,6 +23,8 @@ from ingest.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+_CONTROL = re.compile("[\u0000-\u001f\u007f-\u009f]")
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 MAX_QUESTION_CHARS = 2_000
 """Longer questions are cut (at a word boundary) before retrieval."""
 
@@ -147,6 +150,8 @@ class Assistant:
 
 
 def _clean_question(question: str) -> str:
+    """Control and bidi-override characters removed, whitespace collapsed, length bounded."""
+    question = _CONTROL.sub(" ", _INVISIBLE.sub("", question))
     question = " ".join(question.split())
     if len(question) > MAX_QUESTION_CHARS:
         cut = question.rfind(" ", 0, MAX_QUESTION_CHARS)

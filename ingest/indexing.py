@@ -33,7 +33,7 @@ from ingest.embedding import (
 )
 from ingest.files import IndexLock, hash_bytes, write_atomic
 from ingest.lexical import LexicalIndex, analyze_fields, live_generation
-from ingest.loading import SkipFile, is_supported, read_document
+from ingest.loading import MAX_FILE_BYTES, SkipFile, is_supported, read_document
 from ingest.records import Article, Chunk
 from ingest.settings import Settings
 
@@ -568,6 +568,12 @@ def _unreadable_reason(path: Path, base: Path) -> str | None:
             return "not a regular file"
     if not is_supported(path):
         return f"unsupported file type {path.suffix or '(none)'}; use .txt, .md, .html or .pdf"
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        return f"cannot be read ({error.strerror})"
+    if size > MAX_FILE_BYTES:
+        return f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; split it into smaller files"
     return None
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_FILE_BYTES = 20 * 1024 * 1024
+"""Larger files are skipped unread: a news article is kilobytes; a file this big is a dump to split first."""
 
 
 class SkipFile(Exception):
