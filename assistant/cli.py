@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assistant.llm import LLMUnavailableError
+from assistant.llm import LLMUnavailableError, redact
 from assistant.records import Answer
 from assistant.retrieval import IndexMissingError
 from ingest.embedding import EmbeddingUnavailableError
@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _eval(args)
         return _status(args)
     except EXPECTED_ERRORS as error:
-        print(f"Error: {error}", file=sys.stderr)
+        print(f"Error: {redact(str(error))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("Interrupted; run the same command again to finish (the index repairs itself).", file=sys.stderr)
@@ -168,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(__name__).info("unexpected error", exc_info=True)
         kept = " The previous index is intact and still answers;" if args.command in ("ingest", "chat") else ""
         print(
-            f"Error: {args.command} failed: {type(error).__name__}: {str(error)[:300]}.{kept} fix the cause "
+            f"Error: {args.command} failed: {type(error).__name__}: {redact(str(error)[:300])}.{kept} fix the cause "
             "(disk space, permissions, ...) and run the command again (-v shows details).",
             file=sys.stderr,
         )
@@ -269,12 +269,9 @@ def _chat(args: argparse.Namespace) -> int:
     from assistant.ui import create_app, launch
 
     auth = parse_auth(args.auth or os.environ.get("ASSISTANT_AUTH", ""))
-    if args.host not in ("127.0.0.1", "localhost", "::1") and auth is None:
-        print(
-            f"Warning: serving on {args.host} without --auth: anyone who can reach this machine can read the "
-            "documents. Add --auth USER:PASSWORD.",
-            file=sys.stderr,
-        )
+    warning = exposure_warning(args.host, auth)
+    if warning:
+        print(f"Warning: {warning}", file=sys.stderr)
     settings = AssistantSettings.from_env(
         docs_dir=args.docs, index_dir=args.index, embedding_model=args.model, llm=args.llm
     )
@@ -286,6 +283,16 @@ def _chat(args: argparse.Namespace) -> int:
     print(f"Open http://{args.host}:{args.port} in a browser (Ctrl+C to stop).", flush=True)
     launch(create_app(assistant), args.host, args.port, auth)
     return 0
+
+
+def exposure_warning(host: str, auth: tuple[str, str] | None) -> str:
+    """A warning when the chat would be reachable from other machines without a login."""
+    if host in ("127.0.0.1", "localhost", "::1") or auth is not None:
+        return ""
+    return (
+        f"serving on {host} without --auth: anyone who can reach this machine can read the documents "
+        "and ask questions. Add --auth USER:PASSWORD (or ASSISTANT_AUTH)."
+    )
 
 
 def parse_auth(value: str) -> tuple[str, str] | None:
