@@ -57,13 +57,16 @@ def score_sentences(question: str, passages: Sequence[Passage], embedder: Embedd
     spans = [(i, s, e) for i, p in enumerate(passages) for s, e in split_sentences(p.text)]
     texts = [passages[i].text[s:e] for i, s, e in spans]
     similarities: list[float | None] = [None] * len(texts)
-    if embedder is not None and texts:
+    coverages = [coverage(question, text) for text in texts]
+    # Sentence vectors cost a model call; they matter only when words cannot match: across languages,
+    # or when no sentence shares enough of the question's words.
+    cross_language = any(detect_language(p.text) != detect_language(question) for p in passages)
+    if embedder is not None and texts and (cross_language or max(coverages) < ABSTAIN_BELOW):
         query = embedder.embed_query(question)
         vectors = embedder.embed_documents(texts)
         similarities = [float(v) for v in np.clip(vectors @ query, -1.0, 1.0)]
     scored = []
-    for (i, start, end), text, similarity in zip(spans, texts, similarities, strict=True):
-        cover = coverage(question, text)
+    for (i, start, end), text, similarity, cover in zip(spans, texts, similarities, coverages, strict=True):
         rank = 1.0 / (1 + i)
         if similarity is None:
             score = 0.8 * cover + 0.2 * rank
