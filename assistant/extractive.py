@@ -130,15 +130,10 @@ def compose(
     arabic_sources = any(detect_language(passages[i].text) == "ar" for i in numbers)
     intro = phrase("intro_quoted_arabic" if language == "en" and arabic_sources else "intro", language)
     citations = tuple(
-        Citation(
-            number=number,
-            source=passages[index].source,
-            title=passages[index].title,
-            passage=passages[index].text,
-            quote=" ".join(s.text for s in sorted(quotes[index], key=lambda s: s.start)),
-            start=passages[index].start,
-            end=passages[index].end,
-            score=passages[index].score,
+        Citation.of(
+            number,
+            passages[index],
+            " ".join(s.text for s in sorted(quotes[index], key=lambda s: s.start)),
             supported=True,  # the quote is the passage's own text
         )
         for index, number in numbers.items()

@@ -57,17 +57,7 @@ def generate_answer(
     by_number = {n: p for n, p in enumerate(passages, start=1)}
     support = check_support(text, {n: p.text for n, p in by_number.items()}, embedder)
     citations = tuple(
-        Citation(
-            number=number,
-            source=by_number[number].source,
-            title=by_number[number].title,
-            passage=by_number[number].text,
-            quote=quote,
-            start=by_number[number].start,
-            end=by_number[number].end,
-            score=by_number[number].score,
-            supported=supported,
-        )
+        Citation.of(number, by_number[number], quote, supported)
         for number, (supported, quote) in sorted(support.items())
     )
     abstained = not citations and (not text or _says_not_found(text, language))

@@ -46,6 +46,21 @@ class Citation:
     supported: bool
     """True when the cited sentence was checked against its passage and matched."""
 
+    @classmethod
+    def of(cls, number: int, passage: Passage, quote: str, supported: bool) -> Citation:
+        """The citation [number] of a retrieved passage."""
+        return cls(
+            number,
+            passage.source,
+            passage.title,
+            passage.text,
+            quote,
+            passage.start,
+            passage.end,
+            passage.score,
+            supported,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Answer:

@@ -16,9 +16,8 @@ from assistant.cli import exposure_warning, parse_auth
 from assistant.llm import redact
 from assistant.service import Assistant
 from assistant.settings import AssistantSettings
-from tests.conftest import ROOT
+from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
 QUESTION = "ما مدة الرسالة الصوتية الجديدة للبغدادي؟"
 HOSTILE_REPLY = (
     'مدة الرسالة 55 دقيقة [1]. <img src=x onerror="alert(1)"> <script>alert(2)</script> '
@@ -75,17 +74,8 @@ def hostile_page(lexical_seed_index: AssistantSettings) -> Iterator[Any]:
         pytest.skip("needs Debian's chromium")
     assistant = Assistant.from_settings(lexical_seed_index, chat_model=FakeListChatModel(responses=[HOSTILE_REPLY]))
     app, url = serve(assistant)
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-sync",
-    ]
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=flags)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         page: Any = browser.new_page()
         page.dialogs = []
         page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))

@@ -19,19 +19,9 @@ import pytest
 from assistant.service import Assistant
 from assistant.settings import AssistantSettings
 from ingest.indexing import sync
-from tests.conftest import ROOT, SEEDS
+from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, ROOT, SEEDS
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 # Skipped on a developer machine without Chromium; under CI (which installs it) a missing browser fails instead.
 pytestmark = pytest.mark.skipif(
@@ -83,7 +73,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         yield instance
         instance.close()
 
