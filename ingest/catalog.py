@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     number INTEGER NOT NULL,
     start INTEGER NOT NULL,
     end INTEGER NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    terms TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source, number);
 """
@@ -65,6 +66,9 @@ class Catalog:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(chunks)")}
+            if "terms" not in columns:  # a manifest written before analyzed terms were kept
+                self._db.execute("ALTER TABLE chunks ADD COLUMN terms TEXT")
         self._db.execute("PRAGMA foreign_keys=ON")
 
     def close(self) -> None:
@@ -118,6 +122,16 @@ class Catalog:
             found = {row[0]: Chunk(*row) for row in self._db.execute(f"{query} WHERE c.id IN ({marks})", batch)}
             yield from (found[i] for i in batch if i in found)
 
+    def chunk_terms(self) -> Iterator[tuple[str, str, str | None]]:
+        """(id, text, stored analyzed terms or None) of every chunk, in source order."""
+        yield from self._db.execute("SELECT id, text, terms FROM chunks ORDER BY source, number")
+
+    def set_terms(self, terms: Iterable[tuple[str, str]], version: str) -> None:
+        """Store analyzed terms (chunk id, terms) computed by analyzer `version`."""
+        with self._db:
+            self._db.executemany("UPDATE chunks SET terms = ? WHERE id = ?", [(t, i) for i, t in terms])
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('terms_version', ?)", (version,))
+
     def counts(self) -> tuple[int, int]:
         """(indexed documents, chunks)."""
         documents = self._db.execute("SELECT COUNT(*) FROM files WHERE duplicate_of IS NULL").fetchone()[0]
@@ -128,7 +142,7 @@ class Catalog:
     def commit_changes(
         self,
         remove: Iterable[str],
-        articles: Sequence[tuple[FileRecord, Article, Sequence[Chunk]]],
+        articles: Sequence[tuple[FileRecord, Article, Sequence[Chunk], Sequence[str]]],
         duplicates: Sequence[FileRecord],
         meta: dict[str, str],
     ) -> int:
@@ -136,12 +150,12 @@ class Catalog:
         generation = self.generation() + 1
         with self._db:
             self._db.executemany("DELETE FROM files WHERE source = ?", [(s,) for s in remove])
-            for record, article, chunks in articles:
+            for record, article, chunks, terms in articles:
                 self._db.execute("DELETE FROM files WHERE source = ?", (record.source,))
                 self._insert_file(record, article.text)
                 self._db.executemany(
-                    "INSERT INTO chunks (id, source, number, start, end, text) VALUES (?, ?, ?, ?, ?, ?)",
-                    [(c.id, c.source, c.number, c.start, c.end, c.text) for c in chunks],
+                    "INSERT INTO chunks (id, source, number, start, end, text, terms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(c.id, c.source, c.number, c.start, c.end, c.text, t) for c, t in zip(chunks, terms, strict=True)],
                 )
             for record in duplicates:
                 self._db.execute("DELETE FROM files WHERE source = ?", (record.source,))

@@ -100,17 +100,22 @@ class ChromaStore:
         self,
         ids: Sequence[str],
         vectors: np.ndarray,
-        documents: Sequence[str],
+        documents: Sequence[str] | None,
         metadatas: Sequence[Mapping[str, str | int | float | bool]],
     ) -> None:
-        """Upsert vectors (idempotent, so a repair can replay it)."""
+        """Upsert vectors (idempotent, so a repair can replay it).
+
+        The project passes no `documents`: chunk text lives in the manifest, and storing it in Chroma
+        too would cost about three quarters of the collection's disk (text plus Chroma's full-text
+        index) for nothing that search reads.
+        """
         limit = self._max_batch()
         for start in range(0, len(ids), limit):
             end = start + limit
             self._collection.upsert(
                 ids=list(ids[start:end]),
                 embeddings=vectors[start:end],
-                documents=list(documents[start:end]),
+                documents=list(documents[start:end]) if documents is not None else None,
                 metadatas=[dict(m) for m in metadatas[start:end]],
             )
 

@@ -102,7 +102,8 @@ class SentenceTransformerEmbedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        encoded = self._tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        # verbose=False: a sentence longer than the model's window is expected here (the chunker splits it)
+        encoded = self._tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
     def embed_documents(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:

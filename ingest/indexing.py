@@ -32,7 +32,7 @@ from ingest.embedding import (
     resolve_model,
 )
 from ingest.files import IndexLock, hash_bytes, write_atomic
-from ingest.lexical import LexicalIndex, analyze_fields, live_generation
+from ingest.lexical import LexicalIndex, analyze_fields, decode_terms, encode_terms, live_generation
 from ingest.loading import MAX_FILE_BYTES, SkipFile, is_supported, read_document
 from ingest.records import Article, Chunk
 from ingest.settings import Settings
@@ -127,6 +127,8 @@ class _Prepared:
     record: FileRecord
     article: Article
     chunks: tuple[Chunk, ...]
+    terms: tuple[str, ...]
+    """Analyzed lexical terms of each chunk (kept in the manifest so a rebuild does not re-analyze)."""
 
 
 def dense_location(settings: Settings) -> Path | str:
@@ -220,6 +222,7 @@ class _Sync:
         self.model_id = resolve_model(settings.embedding_model).model_id
         self.catalog = Catalog(self.index_dir / MANIFEST)
         self.meta = self.catalog.meta()
+        self._terms_current = self.meta.get("terms_version") == ANALYZER_VERSION or self.catalog.counts()[1] == 0
         self._embedder_factory = embedder_factory
         self._embedder: Embedder | None = None
         self._embedder_error: str | None = None
@@ -287,7 +290,7 @@ class _Sync:
             repaired, complete = False, not dense_incomplete and (self._embedder is not None or not new_ids)
         generation = self.catalog.commit_changes(
             remove,
-            [(p.record, p.article, p.chunks) for p in prepared],
+            [(p.record, p.article, p.chunks, p.terms) for p in prepared],
             plan.new_duplicates,
             self._meta(dense=complete),
         )
@@ -363,7 +366,9 @@ class _Sync:
             title = find_title_in_raw(raw, text, Path(source).stem)
             article = Article(source, title, text, content_hash)
             record = FileRecord(source, str(entry.origin), content_hash, len(data), None, title, chunker.fingerprint())
-            prepared.append(_Prepared(record, article, chunk_article(article, chunker, counter)))
+            chunks = chunk_article(article, chunker, counter)
+            terms = tuple(encode_terms(analyze_fields(c.text)) for c in chunks)
+            prepared.append(_Prepared(record, article, chunks, terms))
         return prepared, tuple(failed)
 
     def _write_dense(self, old_ids: Sequence[str], prepared: Sequence[_Prepared]) -> tuple[int, int]:
@@ -418,11 +423,21 @@ class _Sync:
         return repaired, not missing or embedder is not None
 
     def _rebuild_lexical(self, generation: int) -> None:
+        """Build the BM25 index of every chunk from the terms kept in the manifest (analyzing only what lacks them)."""
+        current = self.catalog.meta().get("terms_version") == ANALYZER_VERSION
         ids: list[str] = []
         fields: list[dict[str, list[str]]] = []
-        for chunk in self.catalog.chunks():
-            ids.append(chunk.id)
-            fields.append(analyze_fields(chunk.text))
+        computed: list[tuple[str, str]] = []
+        for chunk_id, text, terms in self.catalog.chunk_terms():
+            if terms is None or not current:
+                analyzed = analyze_fields(text)
+                computed.append((chunk_id, encode_terms(analyzed)))
+            else:
+                analyzed = decode_terms(terms)
+            ids.append(chunk_id)
+            fields.append(analyzed)
+        if computed or not current:
+            self.catalog.set_terms(computed, ANALYZER_VERSION)
         LexicalIndex.build(ids, fields, generation=generation).save(self.index_dir / LEXICAL_DIR)
 
     def _meta(self, dense: bool) -> dict[str, str]:
@@ -433,6 +448,7 @@ class _Sync:
             "chunk_tokens": str(self.settings.chunk_tokens),
             "chunk_overlap_sentences": str(self.settings.chunk_overlap_sentences),
             "dense": "1" if dense else "0",
+            **({"terms_version": ANALYZER_VERSION} if self._terms_current else {}),
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         if embedder is not None:
@@ -581,12 +597,12 @@ def _approximate_counts(texts: Sequence[str]) -> list[int]:
     return [approximate_token_count(t) for t in texts]
 
 
-def _payload(chunks: Sequence[Chunk]) -> tuple[list[str], list[dict[str, str | int]]]:
-    documents = [c.text for c in chunks]
+def _payload(chunks: Sequence[Chunk]) -> tuple[None, list[dict[str, str | int]]]:
+    """What Chroma stores beside each vector: the metadata a filter needs, not the text (the manifest has it)."""
     metadatas: list[dict[str, str | int]] = [
         {"source": c.source, "title": c.title, "chunk": c.number, "start": c.start, "end": c.end} for c in chunks
     ]
-    return documents, metadatas
+    return None, metadatas
 
 
 def _progress_bar(total: int, enabled: bool) -> _Bar:

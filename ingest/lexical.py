@@ -55,6 +55,16 @@ def analyze_fields(text: str, config: AnalyzerConfig = DEFAULT_ANALYZER) -> dict
     return fields
 
 
+def encode_terms(fields: dict[str, list[str]]) -> str:
+    """Analyzed fields as one string for the manifest (terms never contain whitespace)."""
+    return "\t".join(" ".join(fields.get(field, [])) for field in FIELDS)
+
+
+def decode_terms(text: str) -> dict[str, list[str]]:
+    """The inverse of `encode_terms`."""
+    return {field: part.split() for field, part in zip(FIELDS, text.split("\t"), strict=False)}
+
+
 class LexicalIndex:
     """A loaded, immutable lexical index over chunk ids."""
 

@@ -221,3 +221,27 @@ def test_cli_errors_are_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["ingest", str(tmp_path / "missing"), "--index", str(tmp_path / "i")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("Error: ") and "does not exist" in err and "Traceback" not in err
+
+
+def test_lexical_rebuild_reuses_stored_terms_and_repairs_missing_ones(
+    make_settings: SettingsFactory, docs: Path
+) -> None:
+    import sqlite3
+
+    from ingest.analysis import ANALYZER_VERSION
+    from ingest.indexing import LEXICAL_DIR, MANIFEST
+
+    settings = make_settings()
+    sync(settings)
+    manifest = settings.index_dir / MANIFEST
+    with sqlite3.connect(manifest) as db:
+        assert db.execute("SELECT COUNT(*) FROM chunks WHERE terms IS NULL").fetchone()[0] == 0
+        assert db.execute("SELECT value FROM meta WHERE key = 'terms_version'").fetchone()[0] == ANALYZER_VERSION
+        db.execute("UPDATE chunks SET terms = NULL")  # as a manifest written before terms were kept
+        db.execute("DELETE FROM meta WHERE key = 'terms_version'")
+    (settings.index_dir / LEXICAL_DIR / "CURRENT").unlink()
+    report = sync(settings)
+    assert len(report.unchanged) == 5 and report.embedded == 0
+    assert_in_sync(settings.index_dir, docs)
+    with sqlite3.connect(manifest) as db:
+        assert db.execute("SELECT COUNT(*) FROM chunks WHERE terms IS NULL").fetchone()[0] == 0
