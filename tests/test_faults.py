@@ -33,9 +33,11 @@ def test_disk_full_gives_a_clear_error_and_the_old_index_still_answers(
         {}, docs_dir=docs, index_dir=tmp_path / "index", embedding_model=str(tiny_model)
     )
     sync(settings.index)
-    write_articles(docs, 60, seed_sentences(SEEDS), prefix="more")
+    write_articles(docs, 150, seed_sentences(SEEDS), prefix="more")
+    # no file may grow past the largest one already there (+ a few KB): the next writes of any size fail
+    largest = max(p.stat().st_size for p in settings.index.index_dir.rglob("*") if p.is_file())
     command = (
-        f"ulimit -f 1500; exec {sys.executable} -m assistant ingest {docs} "
+        f"ulimit -f {largest // 1024 + 8}; exec {sys.executable} -m assistant ingest {docs} "
         f"--index {settings.index.index_dir} --model {tiny_model}"
     )
     full = subprocess.run(["bash", "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=300)
