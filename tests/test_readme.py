@@ -10,6 +10,8 @@ import os
 import re
 from pathlib import Path
 
+import pytest
+
 from assistant.cli import build_parser
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -46,3 +48,19 @@ if __name__ == "__main__":
     before, rest = text.split(START, 1)
     _, after = rest.split(END, 1)
     README.write_text(f"{before}{START}\n{cli_reference()}\n{END}{after}", encoding="utf-8")
+
+
+def test_readme_python_example_runs(
+    lexical_seed_index: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from assistant.settings import AssistantSettings
+
+    assert isinstance(lexical_seed_index, AssistantSettings)
+    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(lexical_seed_index.index.index_dir))
+    monkeypatch.setenv("ASSISTANT_EMBEDDING_MODEL", lexical_seed_index.index.embedding_model)
+    text = README.read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", text, re.S)
+    assert code, "README.md lacks its Python example"
+    exec(compile(code.group(1), "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "بحسب الوثائق" in out and "003_0262f053a42b4a37.txt" in out
