@@ -19,7 +19,7 @@ from ingest.analysis import analyze, char_ngrams, detect_language, split_sentenc
 from ingest.embedding import Embedder
 
 MAX_SENTENCES = 3
-ABSTAIN_BELOW = 0.30
+ABSTAIN_BELOW = 0.35
 """Best sentence coverage under which nothing relevant was found (measured: docs/abstention.md)."""
 DENSE_ABSTAIN_BELOW = 0.35
 """With no lexical overlap (cross-language), the sentence similarity under which to abstain."""

@@ -160,7 +160,11 @@ class Retriever:
                 dense = False
                 where = self.settings.index.chroma_url or "the index"
                 note = f"{note} The vector store ({where}) did not answer: lexical search only for this answer.".strip()
-        fused = fuse_rrf([list(dense_hits), list(lexical_hits)], k=self.settings.rrf_k)
+        fused = fuse_rrf(
+            [list(dense_hits), list(lexical_hits)],
+            k=self.settings.rrf_k,
+            weights=[self.settings.dense_weight, self.settings.lexical_weight],
+        )
         depth = max(k, self.settings.k * 4) if self.reranker is not None else k
         candidates = [cid for cid, _ in fused[:depth]]
         fused_score = dict(fused)

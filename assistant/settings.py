@@ -25,6 +25,10 @@ class AssistantSettings:
     """Candidates taken from the lexical retriever before fusion (ASSISTANT_LEXICAL_DEPTH)."""
     rrf_k: int = 60
     """The constant of reciprocal-rank fusion (ASSISTANT_RRF_K)."""
+    dense_weight: float = 1.0
+    """Weight of the dense ranking in the fusion (ASSISTANT_DENSE_WEIGHT); lower it for a weak embedding model."""
+    lexical_weight: float = 1.0
+    """Weight of the lexical ranking in the fusion (ASSISTANT_LEXICAL_WEIGHT)."""
     rerank: bool = False
     """Rerank fused candidates with a cross-encoder (ASSISTANT_RERANK=1, --rerank)."""
     reranker_model: str = DEFAULT_RERANKER
@@ -55,6 +59,8 @@ _ENVIRONMENT: dict[str, tuple[str, type]] = {
     "dense_depth": ("ASSISTANT_DENSE_DEPTH", int),
     "lexical_depth": ("ASSISTANT_LEXICAL_DEPTH", int),
     "rrf_k": ("ASSISTANT_RRF_K", int),
+    "dense_weight": ("ASSISTANT_DENSE_WEIGHT", float),
+    "lexical_weight": ("ASSISTANT_LEXICAL_WEIGHT", float),
     "rerank": ("ASSISTANT_RERANK", bool),
     "reranker_model": ("ASSISTANT_RERANKER_MODEL", str),
     "llm": ("ASSISTANT_LLM", str),
@@ -71,6 +77,6 @@ def _convert(kind: type, value: str, variable: str) -> Any:
         number = kind(value)
     except ValueError as error:
         raise ValueError(f"{variable} must be a number, not {value!r}") from error
-    if number <= 0:
+    if number < 0 or (number == 0 and not variable.endswith("_WEIGHT")):
         raise ValueError(f"{variable} must be positive, not {value!r}")
     return number

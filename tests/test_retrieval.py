@@ -104,3 +104,18 @@ def test_retriever_picks_up_a_new_generation(tmp_path: Path, seed_index: Assista
     passages = retriever.retrieve("زلزال مدمر في اليابان", k=3).passages
     assert passages[0].source == "quake.txt"
     retriever.close()
+
+
+def test_fusion_weights_come_from_settings(seed_index: AssistantSettings) -> None:
+    from dataclasses import replace
+
+    settings = AssistantSettings.from_env({"ASSISTANT_DENSE_WEIGHT": "0"}, index_dir=seed_index.index.index_dir)
+    assert settings.dense_weight == 0.0 and settings.lexical_weight == 1.0
+    lexical_first = Retriever.open(replace(seed_index, dense_weight=0.0))
+    question = "ما مدة التسجيل الصوتي للمهاجر عن الباغوز؟"
+    passages = lexical_first.retrieve(question, k=3).passages
+    assert lexical_first._lexical is not None
+    assert passages[0].chunk_id == lexical_first._lexical.search(question, 1)[0].chunk_id
+    lexical_first.close()
+    with pytest.raises(ValueError, match="ASSISTANT_K must be positive"):
+        AssistantSettings.from_env({"ASSISTANT_K": "0"})
