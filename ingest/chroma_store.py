@@ -14,9 +14,10 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 COLLECTION = "articles"
-# Recall-oriented HNSW graph (docs/hnsw.md): a denser graph and wider searches than Chroma's
-# defaults (16 neighbours, ef 100/100) cost little at news-archive scale.
-HNSW = {"space": "cosine", "max_neighbors": 32, "ef_construction": 200, "ef_search": 128}
+# HNSW chosen by benchmarks/hnsw_recall.py (docs/hnsw.md): Recall@10 0.9995 on real sentence vectors and
+# 0.9999 on 100k synthetic 1024-d vectors, where Chroma's defaults (16 neighbours, ef 100/100) lose all ten
+# true neighbours for 5.6% of queries. Chroma applies it to new collections only (rebuild to change it).
+HNSW = {"space": "cosine", "max_neighbors": 32, "ef_construction": 200, "ef_search": 256}
 
 
 class DenseStoreUnavailableError(RuntimeError):
