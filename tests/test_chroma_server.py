@@ -72,6 +72,7 @@ def settings_for(tmp_path: Path, docs: Path, model: Path, url: str) -> Assistant
     )
 
 
+@pytest.mark.reliability("a real `chroma run` server: ingest, ask, incremental sync")
 def test_ingest_ask_and_sync_against_the_server(
     tmp_path: Path, docs: Path, tiny_model: Path, server: ChromaServer
 ) -> None:
@@ -93,6 +94,7 @@ def test_ingest_ask_and_sync_against_the_server(
     assistant.close()
 
 
+@pytest.mark.reliability("SIGKILL during ingest against the Chroma server")
 def test_sigkilled_ingest_is_repaired_against_the_server(
     tmp_path: Path, tiny_model: Path, server: ChromaServer
 ) -> None:
@@ -133,6 +135,7 @@ def test_sigkilled_ingest_is_repaired_against_the_server(
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+@pytest.mark.reliability("Chroma server stopped mid-questions, then restarted")
 def test_server_outage_degrades_to_lexical_and_recovers(
     tmp_path: Path, docs: Path, tiny_model: Path, server: ChromaServer
 ) -> None:
@@ -151,6 +154,7 @@ def test_server_outage_degrades_to_lexical_and_recovers(
     assistant.close()
 
 
+@pytest.mark.reliability("Chroma server unreachable at ingest")
 def test_unreachable_server_at_ingest_is_a_clear_error(tmp_path: Path, docs: Path, tiny_model: Path) -> None:
     from ingest.chroma_store import DenseStoreUnavailableError
 

@@ -73,6 +73,9 @@ def mutate(docs: Path, rng: random.Random, sentences: list[str], round_number: i
     write_articles(docs, 6, sentences, seed=100 + round_number, prefix="added")
 
 
+@pytest.mark.reliability(
+    "ingest killed with SIGKILL at random moments (4 in the test run; 50 in docs/crash-recovery.md)"
+)
 def test_sigkill_at_random_moments_is_repaired_by_the_next_ingest(tmp_path: Path, tiny_model: Path) -> None:
     docs, index = tmp_path / "docs", tmp_path / "index"
     sentences = seed_sentences(SEEDS)
@@ -103,6 +106,7 @@ def test_sigkill_at_random_moments_is_repaired_by_the_next_ingest(tmp_path: Path
     assert killed_mid_write >= 2, "the ingests finished before they could be killed: make the corpus larger"
 
 
+@pytest.mark.reliability("two concurrent ingests on one index")
 def test_a_second_writer_fails_clearly_or_waits_its_turn(tmp_path: Path, tiny_model: Path) -> None:
     docs, index = tmp_path / "docs", tmp_path / "index"
     write_articles(docs, 120, seed_sentences(SEEDS))
