@@ -44,11 +44,21 @@ class ScoredSentence:
 
 def coverage(question: str, sentence: str) -> float:
     """Share of the question's terms found in `sentence`: 0.6 words + 0.4 character 3-grams."""
-    q_terms, q_grams = set(analyze(question)), set(char_ngrams(question))
+    return _coverage(_terms(question), _terms(sentence))
+
+
+def _terms(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    return frozenset(analyze(text)), frozenset(char_ngrams(text))
+
+
+def _coverage(
+    question: tuple[frozenset[str], frozenset[str]], sentence: tuple[frozenset[str], frozenset[str]]
+) -> float:
+    (q_terms, q_grams), (s_terms, s_grams) = question, sentence
     if not q_terms and not q_grams:
         return 0.0
-    words = len(q_terms & set(analyze(sentence))) / len(q_terms) if q_terms else 0.0
-    grams = len(q_grams & set(char_ngrams(sentence))) / len(q_grams) if q_grams else 0.0
+    words = len(q_terms & s_terms) / len(q_terms) if q_terms else 0.0
+    grams = len(q_grams & s_grams) / len(q_grams) if q_grams else 0.0
     return 0.6 * words + 0.4 * grams
 
 
@@ -57,22 +67,26 @@ def score_sentences(question: str, passages: Sequence[Passage], embedder: Embedd
     spans = [(i, s, e) for i, p in enumerate(passages) for s, e in split_sentences(p.text)]
     texts = [passages[i].text[s:e] for i, s, e in spans]
     similarities: list[float | None] = [None] * len(texts)
-    coverages = [coverage(question, text) for text in texts]
-    # Sentence vectors cost a model call; they matter only when words cannot match: across languages,
-    # or when no sentence shares enough of the question's words.
+    question_terms = _terms(question)
+    sentence_terms = [_terms(text) for text in texts]
+    coverages = [_coverage(question_terms, terms) for terms in sentence_terms]
+    # Sentence vectors cost a model call; they matter only when words cannot match, across languages
+    # (a same-language answer below the coverage threshold abstains whatever the vectors say).
     cross_language = any(detect_language(p.text) != detect_language(question) for p in passages)
-    if embedder is not None and texts and (cross_language or max(coverages) < ABSTAIN_BELOW):
+    if embedder is not None and texts and cross_language:
         query = embedder.embed_query(question)
         vectors = embedder.embed_documents(texts)
         similarities = [float(v) for v in np.clip(vectors @ query, -1.0, 1.0)]
     scored = []
-    for (i, start, end), text, similarity, cover in zip(spans, texts, similarities, coverages, strict=True):
+    for (i, start, end), text, similarity, cover, terms in zip(
+        spans, texts, similarities, coverages, sentence_terms, strict=True
+    ):
         rank = 1.0 / (1 + i)
         if similarity is None:
             score = 0.8 * cover + 0.2 * rank
         else:
             score = 0.55 * cover + 0.3 * max(similarity, 0.0) + 0.15 * rank
-        scored.append(ScoredSentence(i, start, end, text, cover, similarity, score, frozenset(analyze(text))))
+        scored.append(ScoredSentence(i, start, end, text, cover, similarity, score, terms[0]))
     return scored
 
 

@@ -160,10 +160,13 @@ class Retriever:
                 dense = False
                 where = self.settings.index.chroma_url or "the index"
                 note = f"{note} The vector store ({where}) did not answer: lexical search only for this answer.".strip()
+        # Lexical first: equal fused scores keep list order, and a lexical-only hit at rank r ties a
+        # dense-only hit at rank r. Measured on ARCD with the only real model here, this order raised
+        # hybrid MRR@10 from 0.381 to 0.568 (docs/retrieval.md).
         fused = fuse_rrf(
-            [list(dense_hits), list(lexical_hits)],
+            [list(lexical_hits), list(dense_hits)],
             k=self.settings.rrf_k,
-            weights=[self.settings.dense_weight, self.settings.lexical_weight],
+            weights=[self.settings.lexical_weight, self.settings.dense_weight],
         )
         depth = max(k, self.settings.k * 4) if self.reranker is not None else k
         candidates = [cid for cid, _ in fused[:depth]]
