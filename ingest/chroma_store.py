@@ -128,7 +128,7 @@ class ChromaStore:
 
     def search(self, vector: np.ndarray, k: int, sources: Sequence[str] | None = None) -> list[DenseHit]:
         """The `k` nearest chunks to `vector`, optionally only from `sources`."""
-        if k <= 0 or self.count() == 0:
+        if k <= 0:  # an empty collection answers an empty list; no count() round trip per question
             return []
         where: dict[str, Any] | None = None
         if sources:
