@@ -119,3 +119,35 @@ def test_fusion_weights_come_from_settings(seed_index: AssistantSettings) -> Non
     lexical_first.close()
     with pytest.raises(ValueError, match="ASSISTANT_K must be positive"):
         AssistantSettings.from_env({"ASSISTANT_K": "0"})
+
+
+def test_rerank_reorders_candidates_with_a_cross_encoder(
+    lexical_seed_index: AssistantSettings, tiny_model: Path, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from assistant.reranking import Reranker
+    from assistant.service import Assistant
+    from tests.tiny_models import build_cross_encoder
+
+    # the tiny sentence-transformer was saved from tiny_model.parent / "raw"
+    cross_encoder = build_cross_encoder(tmp_path, tiny_model.parent)
+    settings = replace(lexical_seed_index, rerank=True, reranker_model=str(cross_encoder), k=3)
+    assistant = Assistant.from_settings(settings)
+    assert isinstance(assistant.retriever.reranker, Reranker)
+    passages = assistant.retriever.retrieve("ما مدة الرسالة الصوتية الجديدة للبغدادي؟").passages
+    assert len(passages) == 3 and all("rerank" in p.found_by for p in passages)
+    scores = [p.score for p in passages]
+    assert scores == sorted(scores, reverse=True)
+    assistant.close()
+
+
+def test_missing_reranker_says_what_to_do(lexical_seed_index: AssistantSettings, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from assistant.service import Assistant
+    from ingest.embedding import EmbeddingUnavailableError
+
+    settings = replace(lexical_seed_index, rerank=True, reranker_model=str(tmp_path / "no-reranker"))
+    with pytest.raises(EmbeddingUnavailableError, match="--rerank"):
+        Assistant.from_settings(settings)

@@ -104,3 +104,25 @@ def build_causal_lm(directory: Path, corpus: Iterable[str]) -> Path:
     Qwen2ForCausalLM(config).save_pretrained(out)
     fast.save_pretrained(out)
     return out
+
+
+def build_cross_encoder(directory: Path, sentence_transformer: Path) -> Path:
+    """A tiny random cross-encoder (BERT with one relevance logit) reusing a tiny model's tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(str(sentence_transformer / "raw"))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=512,
+        num_labels=1,
+    )
+    out = directory / "cross-encoder"
+    BertForSequenceClassification(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
