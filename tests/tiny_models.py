@@ -120,8 +120,8 @@ def build_cross_encoder(directory: Path, sentence_transformer: Path) -> Path:
         num_attention_heads=2,
         intermediate_size=128,
         max_position_embeddings=512,
-        num_labels=1,
     )
+    config.num_labels = 1  # one relevance logit
     out = directory / "cross-encoder"
     BertForSequenceClassification(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
