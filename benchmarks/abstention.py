@@ -45,6 +45,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from reporting import write_section
 from retrieval_quality import (
     DEFAULT_WORK_DIR,
     EVAL_DIR,
@@ -57,7 +58,6 @@ from retrieval_quality import (
     load_squad,
     machine_lines,
     question_set,
-    write_section,
 )
 
 from assistant.extractive import ABSTAIN_BELOW, DENSE_ABSTAIN_BELOW, ScoredSentence, score_sentences

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from reporting import write_section
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -63,8 +64,6 @@ from ingest.settings import Settings  # noqa: E402
 
 EVAL_DIR = REPO_ROOT.parent / "shared" / "eval"
 SEEDS_DIR = REPO_ROOT / "seeds"
-START_MARKER = "<!-- results:start -->"
-END_MARKER = "<!-- results:end -->"
 BATCH_SIZE = 32
 THREADS = 2
 
@@ -719,19 +718,6 @@ def quietest(runs: Sequence[ThroughputRun]) -> tuple[int, ThroughputRun]:
 
 def _percent(ingest: float, encode: float) -> str:
     return f"{(ingest - encode) / encode * 100:+.1f}%"
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace the text between the results markers of `path` (append the markers when absent)."""
-    block = f"{START_MARKER}\n{section}\n{END_MARKER}"
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if START_MARKER in text and END_MARKER in text:
-        head, rest = text.split(START_MARKER, 1)
-        text = head + block + rest.split(END_MARKER, 1)[1]
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
 
 
 # ---------------------------------------------------------------- main

@@ -39,6 +39,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+from reporting import write_section
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -47,8 +48,6 @@ from ingest.analysis import ANALYZER_VERSION, AnalyzerConfig, char_ngrams, token
 from ingest.lexical import LexicalIndex, LexicalParams, analyze_fields  # noqa: E402
 
 EVAL_DIR = REPO_ROOT.parent / "shared" / "eval"
-START_MARKER = "<!-- results:start -->"
-END_MARKER = "<!-- results:end -->"
 CUTOFFS = (1, 5, 10)
 
 Search = Callable[[str, int], list[int]]
@@ -335,19 +334,6 @@ def machine_line() -> str:
         f"bm25s {version('bm25s')}, PyStemmer {version('PyStemmer')}, numpy {np.__version__}; "
         f"ANALYZER_VERSION {ANALYZER_VERSION}."
     )
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace the text between the results markers of `path` (append the markers when absent)."""
-    block = f"{START_MARKER}\n{section}\n{END_MARKER}"
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if START_MARKER in text and END_MARKER in text:
-        head, rest = text.split(START_MARKER, 1)
-        text = head + block + rest.split(END_MARKER, 1)[1]
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
 
 
 # ---------------------------------------------------------------- main

@@ -60,6 +60,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import numpy as np
+from reporting import write_section
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -72,8 +73,6 @@ from ingest.indexing import MANIFEST, SyncReport, sync  # noqa: E402
 from ingest.records import Chunk  # noqa: E402
 
 EVAL_DIR = REPO_ROOT.parent / "shared" / "eval"
-START_MARKER = "<!-- results:start -->"
-END_MARKER = "<!-- results:end -->"
 CUTOFFS = (1, 5, 10)
 DEPTH = 10
 DEFAULT_WORK_DIR = Path(tempfile.gettempdir()) / "arabic-assistant-bench"
@@ -514,19 +513,6 @@ def claims_lines(results: dict[tuple[str, str], np.ndarray], set_name: str) -> l
         holds = "yes" if point >= 0.10 else "no"
         lines.append(f"| {ours} | {stock} | {point:+.3f} | [{low:+.3f}, {high:+.3f}] | {holds} |")
     return lines
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace the text between the results markers of `path` (append the markers when absent)."""
-    block = f"{START_MARKER}\n{section}\n{END_MARKER}"
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if START_MARKER in text and END_MARKER in text:
-        head, rest = text.split(START_MARKER, 1)
-        text = head + block + rest.split(END_MARKER, 1)[1]
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
 
 
 # ---------------------------------------------------------------- main
