@@ -14,10 +14,11 @@ For each N (default 1k, 10k, 100k and 1M chunks), in increasing order:
    a random chunk (their query vector is that chunk's vector plus noise, so both retrievers have a
    hit), half are words drawn from the same distribution with a fresh mixture vector.
 2. Our index, written directly with the project's classes instead of the ingest pipeline (which would
-   re-run cleaning and chunking): `Catalog.commit_changes` (files, articles, chunks and the meta that
-   `Retriever.open` checks), `analyze_fields` on every chunk (in `--workers` processes),
-   `LexicalIndex.build(...).save(index/lexical)` with the manifest's generation, and
-   `ChromaStore.open(index/chroma).add(...)` with the chunk texts and metadata as ingest passes them.
+   re-run cleaning and chunking): `analyze_fields` on every chunk (in `--workers` processes),
+   `Catalog.commit_changes` (files, articles, chunks with their `encode_terms` as ingest keeps them, and
+   the meta that `Retriever.open` checks), `LexicalIndex.build(...).save(index/lexical)` with the
+   manifest's generation, and `ChromaStore.open(index/chroma).add(ids, vectors, None, metadatas)` (no
+   chunk text in Chroma, as ingest passes it).
    Each stage is timed. The index is then opened in a fresh process with `Retriever.open(settings,
    embedder_factory=...)` whose embedder returns the precomputed unit query vector, so query encoding
    is EXCLUDED; 10 warm-up questions, then the 200 questions are timed one by one:
@@ -25,19 +26,23 @@ For each N (default 1k, 10k, 100k and 1M chunks), in increasing order:
    in the manifest) and, after it, `extract_answer(q, passages, embedder=None)`.
 3. Dense insert budget. Chroma's HNSW insert is by far the slowest build stage on 2 cores. Before each N
    from the second on, the insert time is estimated from the previous N's steady insert rate (the last
-   half of its inserts) times N; if the estimate exceeds `--dense-budget-min`, that N is built with the
-   dense store at `--fallback-dim` (and, if that estimate is still over budget, with Chroma's default HNSW
-   graph, `--fallback-hnsw`), and the report says so on that row.
+   half of its inserts) x N x 1.6 per tenfold N (measured growth of the time per vector from 100k to 1M);
+   if the estimate exceeds `--dense-budget-min`, that N is built with the dense store at `--fallback-dim`
+   (estimate scaled by the dimension ratio) and, if that is still over budget, with Chroma's default HNSW
+   graph (`--fallback-hnsw`); the report says so on that row.
 4. Stock LangChain on the same chunks, in a fresh process: `BM25Retriever.from_texts(texts, metadatas,
    ids, k=30)` (rank_bm25, whitespace split, built in memory, timed), `langchain_chroma.Chroma` on the
-   SAME Chroma collection as ours (same vectors, same HNSW graph; `create_collection_if_not_exists=False`)
-   with an `Embeddings` whose `embed_query` returns the same precomputed vector, as
-   `as_retriever(search_kwargs={"k": 30})`, fused by `EnsembleRetriever([bm25, chroma], weights=[0.5,
-   0.5])`. Timed: `retriever.invoke(q)`, then the full answer (the top 5 documents as passages,
-   `extract_answer` as above). rank_bm25 scores every document in pure Python per query: at large N
-   the stock run measures as many questions as fit in `--stock-budget-s` (at least 20) and is skipped
-   when its estimated memory does not fit in the free memory or its estimated time exceeds the budget;
-   the report says what was run. Nothing is extrapolated in the tables.
+   SAME Chroma collection as ours (same vectors, same HNSW graph; `create_collection_if_not_exists=False`;
+   the chunk texts are first added to its records, since LangChain reads each hit's text from Chroma and
+   ingest no longer stores it there) with an `Embeddings` whose `embed_query` returns the same
+   precomputed vector, as `as_retriever(search_kwargs={"k": 30})`, fused by `EnsembleRetriever([bm25,
+   chroma], weights=[0.5, 0.5])`. Timed: `ensemble.invoke(q)`, then the full answer (the top 5 documents
+   as passages, `extract_answer` as above). rank_bm25 scores every document in pure Python per question:
+   from the second N on, its memory and time are estimated linearly from the previous full run; it runs
+   in full when that fits (free memory less 3 GB, `--stock-stage-budget-s`), else as `BM25Retriever`
+   alone (a lower bound of the pipeline) when that fits, else not at all, and at most as many questions
+   as fit in `--stock-budget-s` (at least 20). The report says which; nothing is extrapolated in the
+   tables.
 5. Memory: VmRSS of each process after building or opening its index and after the timed queries
    (the serving processes only load what they need, so this is what a reader costs); the peak (VmHWM)
    of the build process. Disk: apparent bytes per chunk of chroma/, lexical/ and the manifest.
@@ -49,7 +54,8 @@ For each N (default 1k, 10k, 100k and 1M chunks), in increasing order:
 Every timing is wall-clock on a shared machine: the 1-minute load average is recorded beside each.
 
 Command (from the repository root, with the project virtualenv and `pip install -e '.[bench]'`; about
-75 minutes on the 2-core machine, most of it in Chroma's HNSW insert and in the 1M analysis):
+an hour on the 2-core machine when it is quiet, two when it is shared, most of it in Chroma's HNSW
+insert and the 1M build):
 
     python benchmarks/scale.py --sizes 1000,10000,100000,1000000 --out docs/benchmarks.md
 
@@ -111,6 +117,7 @@ DEFAULT_SIZES = (1_000, 10_000, 100_000, 1_000_000)
 MARKER = "scale"
 SECTION_TITLE = "## Scale: latency, memory, disk against N"
 CHROMA_DEFAULT_HNSW = {"space": "cosine", "max_neighbors": 16, "ef_construction": 100, "ef_search": 100}
+INSERT_GROWTH = 1.6  # per tenfold N: Chroma's insert time per vector, 100k -> 1M (0.65 -> 1.04 ms, 384-d, measured)
 SPEEDUP_TARGET = "at least 20x faster than stock EnsembleRetriever at 100k (p50 and p95 ratios)"
 QUESTION_WORDS = ("ما", "من", "متى", "أين", "كم", "كيف", "لماذا", "هل")
 
@@ -589,7 +596,6 @@ def components(retriever: Any, qs: Sequence[Question], settings: Any) -> dict[st
     parts: dict[str, list[float]] = {
         "lexical search (LexicalIndex.search, top 30)": [],
         "dense search (ChromaStore.search, top 30)": [],
-        "of which ChromaStore.count()": [],
         "fusion + passage lookup (fuse_rrf, Catalog.chunks of the top 5)": [],
     }
     names = list(parts)
@@ -599,12 +605,14 @@ def components(retriever: Any, qs: Sequence[Question], settings: Any) -> dict[st
         t1 = time.perf_counter()
         dense_hits = store.search(q.vector, settings.dense_depth)
         t2 = time.perf_counter()
-        store.count()
-        t3 = time.perf_counter()
-        fused = fuse_rrf([[h.chunk_id for h in dense_hits], [h.chunk_id for h in lexical_hits]], k=settings.rrf_k)
+        fused = fuse_rrf(
+            [[h.chunk_id for h in lexical_hits], [h.chunk_id for h in dense_hits]],
+            k=settings.rrf_k,
+            weights=[settings.lexical_weight, settings.dense_weight],
+        )
         list(catalog.chunks([cid for cid, _ in fused[:K]]))
-        t4 = time.perf_counter()
-        for name, seconds in zip(names, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+        t3 = time.perf_counter()
+        for name, seconds in zip(names, (t1 - t0, t2 - t1, t3 - t2), strict=True):
             parts[name].append(seconds)
     return {name: percentiles(values) for name, values in parts.items()}
 
@@ -708,6 +716,9 @@ def _stock_ensemble(
 
 
 def stage_stock(args: dict[str, Any]) -> dict[str, Any]:
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*langchain-community.*", category=DeprecationWarning)
     from langchain_community.retrievers import BM25Retriever
     from langchain_core.documents import Document
     from langchain_core.embeddings import Embeddings
@@ -933,34 +944,41 @@ def machine() -> dict[str, Any]:
 def choose_dense(
     n: int, previous: dict[str, Any] | None, options: argparse.Namespace
 ) -> tuple[int, str, str, float | None]:
-    """(dimension, hnsw, reason, estimated minutes at the default dimension) for size n."""
+    """(dimension, hnsw, reason, estimated minutes at the default dimension) for size n.
+
+    Estimate: the previous size's steady insert time per vector x n x INSERT_GROWTH per tenfold N (a deeper
+    graph and a larger working set), scaled by the dimension ratio for the fallback dimension (the distance
+    computations dominate the insert).
+    """
     if previous is None or "chroma_seconds_per_vector_tail" not in previous:
         return options.dim, "project", "", None
     rate = float(previous["chroma_seconds_per_vector_tail"])
     prev_dim = int(previous["dim"])
     if previous.get("hnsw") != "project" or prev_dim != options.dim:
         return options.fallback_dim, options.fallback_hnsw, "as the previous size", None
-    estimate = rate * n / 60.0
+    growth = INSERT_GROWTH ** max(0.0, float(np.log10(n / float(previous["n"]))))
+    estimate = rate * n * growth / 60.0
     if estimate <= options.dense_budget_min:
         return options.dim, "project", "", estimate
-    # the HNSW insert cost scales about with the dimension once the graph search dominates
     estimate_fallback = estimate * options.fallback_dim / options.dim
     hnsw = "project" if estimate_fallback <= options.dense_budget_min else options.fallback_hnsw
     reason = (
         f"estimated Chroma insert at {options.dim}-d with the project's HNSW graph: {estimate:.0f} min "
-        f"({rate * 1000:.1f} ms per vector at N={previous['n']:,} x {n:,}) > {options.dense_budget_min:.0f} min"
+        f"({rate * 1000:.1f} ms per vector at N={previous['n']:,}, x {n:,} vectors, x {growth:.2f} for the larger "
+        f"graph) > {options.dense_budget_min:.0f} min; at {options.fallback_dim}-d about {estimate_fallback:.0f} min"
     )
     if hnsw != "project":
-        reason += f"; at {options.fallback_dim}-d still about {estimate_fallback:.0f} min, so Chroma's default graph"
+        reason += ", still over, so Chroma's default graph"
     return options.fallback_dim, hnsw, reason, estimate
 
 
 def stock_plan(n: int, previous: dict[str, Any] | None, options: argparse.Namespace) -> tuple[str, int, str]:
     """(mode, max questions, reason): "full", "bm25-only" (BM25Retriever alone, no Chroma) or "skip".
 
-    Estimated linearly from the previous size (rank_bm25 keeps and scores every document; adding the texts to
-    Chroma is linear too): skipped when the memory would not fit, BM25 alone when the whole stock stage would
-    exceed --stock-stage-budget-s.
+    Estimated linearly from the previous full run (rank_bm25 keeps and scores every document; adding the texts
+    to Chroma is linear too). "full" when its memory fits (free memory less 3 GB) and its time fits in
+    --stock-stage-budget-s; else "bm25-only" when BM25Retriever alone fits both (its time per question is taken
+    as the whole pipeline's, an upper bound); else "skip".
     """
     if previous is None or "retrieval" not in previous:
         return "full", QUESTIONS, ""
@@ -969,21 +987,23 @@ def stock_plan(n: int, previous: dict[str, Any] | None, options: argparse.Namesp
     documents = float(previous.get("documents_seconds", 0.0)) * scale
     per_query = previous["retrieval"]["mean"] / 1000.0 * scale
     base = float(previous.get("rss_base_mb", 300.0))
-    mem = (float(previous["rss_peak_mb"]) - base) * scale + base
-    available = mem_available_mb()
-    basis = (
-        f"from N={previous['n']:,}: BM25Retriever build {build / 60:.0f} min, adding the texts to Chroma "
-        f"{documents / 60:.0f} min, {per_query:.1f} s per question, peak {mem / 1000:.1f} GB"
-    )
-    if mem > available - 3_000:
-        return "skip", 0, f"estimated {basis} > free memory {available / 1000:.1f} GB - 3 GB"
-    if 20 * per_query > 3 * options.stock_budget_s:
-        return "skip", 0, f"estimated {basis}: 20 questions would take over 3x the budget"
+    mem_full = (float(previous["rss_peak_mb"]) - base) * scale + base
+    mem_bm25 = (float(previous["rss_bm25_mb"]) - base) * scale + base
+    available = mem_available_mb() - 3_000
     fit = max(20, min(QUESTIONS, int(options.stock_budget_s / max(per_query, 1e-6))))
-    if build + documents + fit * per_query > options.stock_stage_budget_s:
-        why = f"estimated {basis}: the full stock stage would exceed {options.stock_stage_budget_s / 60:.0f} min"
-        return "bm25-only", fit, why
-    return "full", fit, ""
+    basis = (
+        f"estimated from N={previous['n']:,}: BM25Retriever build {build / 60:.1f} min and "
+        f"{mem_bm25 / 1000:.1f} GB, adding the texts to Chroma {documents / 60:.0f} min, whole pipeline "
+        f"{mem_full / 1000:.1f} GB and {per_query:.1f} s per question; free memory {available / 1000 + 3:.1f} GB"
+    )
+    if 20 * per_query > 3 * options.stock_budget_s:
+        return "skip", 0, f"{basis}: 20 questions would take over 3x the time budget"
+    if mem_full <= available and build + documents + fit * per_query <= options.stock_stage_budget_s:
+        return "full", fit, ""
+    if mem_bm25 <= available and build + fit * per_query <= options.stock_stage_budget_s:
+        limit = "memory (free less 3 GB)" if mem_full > available else f"{options.stock_stage_budget_s / 60:.0f} min"
+        return "bm25-only", fit, f"{basis}; the whole pipeline would exceed the {limit}"
+    return "skip", 0, f"{basis}: even BM25Retriever alone would not fit"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1514,6 +1534,9 @@ def plot(results: dict[str, Any], path: Path) -> bool:
 
 
 def write_report(results: dict[str, Any], out: Path | None, plot_path: Path | None) -> None:
+    """Rewrite the scale section of `out` (between the scale markers), creating the section when absent."""
+    from reporting import write_section
+
     plot_rel = None
     if plot_path is not None and plot(results, plot_path) and out is not None:
         plot_rel = os.path.relpath(plot_path.resolve(), out.resolve().parent)
@@ -1521,20 +1544,12 @@ def write_report(results: dict[str, Any], out: Path | None, plot_path: Path | No
     if out is None:
         print(body)
         return
-    start, end = f"<!-- {MARKER}:start -->", f"<!-- {MARKER}:end -->"
-    block = f"{start}\n{body}\n{end}"
-    if out.is_file():
-        text = out.read_text(encoding="utf-8")
-        if start in text and end in text:
-            before, rest = text.split(start, 1)
-            after = rest.split(end, 1)[1]
-            text = before + block + after
-        else:
-            text = text.rstrip("\n") + f"\n\n{SECTION_TITLE}\n\n{block}\n"
-    else:
-        text = f"# Benchmarks\n\n{SECTION_TITLE}\n\n{block}\n"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(f"# Benchmarks\n\n{SECTION_TITLE}\n", encoding="utf-8")
+    elif f"<!-- {MARKER}:start -->" not in out.read_text(encoding="utf-8"):
+        out.write_text(out.read_text(encoding="utf-8").rstrip("\n") + f"\n\n{SECTION_TITLE}\n", encoding="utf-8")
+    write_section(out, body, MARKER)
 
 
 if __name__ == "__main__":
