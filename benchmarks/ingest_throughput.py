@@ -1,12 +1,12 @@
-"""Measure ingest speed: full ingest against bare encoding, no-op re-ingest, and index size on disk.
+"""Measure ingest speed: full ingest against bare encoding, re-ingest (nothing changed, 1% changed), index size.
 
 1. Throughput. The documents are the first 150 unique ARCD paragraphs (`--paragraphs`; from
    `../shared/eval/arcd/arcd.json`), one per .txt file, plus the five files of `seeds/`. The model
-   has the architecture of intfloat/multilingual-e5-small (BERT, 12 layers, hidden 384, 12 heads, intermediate 1536,
-   512 positions, mean pooling + Normalize, prompts "query: " / "passage: ") with RANDOM
-   weights and a local WordPiece tokenizer trained on the corpus, because no weights can be
-   downloaded here: the timings are about speed only, and token counts (so chunk counts and
-   sequence lengths) differ from the real model's. Each run builds a fresh index with
+   has the architecture and shape of the default model, BAAI/bge-m3 (XLM-RoBERTa, 24 layers, hidden 1024,
+   16 heads, intermediate 4096, 8194 positions, CLS pooling + Normalize; `--shape e5-small` for the `fast`
+   preset's BERT shape) with RANDOM weights and a local WordPiece tokenizer trained on the corpus, because
+   no weights can be downloaded here: the timings are about speed only, and token counts (so chunk counts
+   and sequence lengths) differ from the real model's. Each run builds a fresh index with
    `ingest.indexing.sync()` (load, clean, chunk, embed, Chroma, lexical index, manifest) given a
    pre-loaded embedder, then encodes exactly the chunk texts of that index with bare
    `SentenceTransformer.encode_document(texts, batch_size=32, normalize_embeddings=True)`.
@@ -14,16 +14,17 @@
    quiet moment on the machine (`--quiet-wait`) and records how busy other processes kept it; a
    wrapper around the embedder splits each ingest into encoding and the rest, and short ingests
    whose embedder only looks vectors up measure the rest alone (best of `--lookup-runs`).
-2. No-op re-ingest. 1,000 small Arabic files (ARCD paragraphs cycled, each with a unique line
-   appended) are ingested once with a tiny random model (hidden 64, 2 layers, as in
-   tests/tiny_models.py), then `sync()` runs again with nothing changed, through the default
-   model loader as the CLI would.
+2. Re-ingest. 10,000 small Arabic files (`--noop-files`; ARCD paragraphs cycled, each with a unique
+   line appended) are ingested once with a tiny random model (hidden 64, 2 layers, as in
+   tests/tiny_models.py), then `sync()` runs again with nothing changed (`--noop-runs` times), through
+   the default model loader as the CLI would; then 1% of the files are rewritten with another paragraph
+   and `sync()` runs once more, split into model loading, encoding and the rest.
 3. Index size on disk of both indexes, per part, in KiB per 1,000 chunks.
 
-Command (from the repository root, with the project virtualenv; about 3 minutes on an idle 2-core
-machine, longer on a shared one):
+Command (from the repository root, with the project virtualenv; about 25 minutes on an idle 2-core
+machine with the bge-m3 shape, most of it encoding; longer on a shared one):
 
-    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 python benchmarks/ingest_throughput.py --out docs/ingest.md
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 python benchmarks/ingest_throughput.py --runs 3 --out docs/ingest.md
 
 --out replaces the part of the file between the results markers (appended when absent).
 """
@@ -73,19 +74,36 @@ ASCII_ALPHABET = [chr(c) for c in range(0x21, 0x7F)]
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A random BERT sentence-transformer with a WordPiece tokenizer trained on the corpus."""
+    """A random sentence-transformer (BERT or XLM-RoBERTa) with a WordPiece tokenizer trained on the corpus."""
 
     name: str
+    real: str
+    architecture: str
     vocab_size: int
     hidden: int
     layers: int
     heads: int
     intermediate: int
     max_positions: int
+    pooling: str
+    prompts: bool
+
+    def describe(self) -> str:
+        return (
+            f"{self.architecture} with the shape of {self.real} ({self.layers} layers, hidden {self.hidden}, "
+            f"{self.heads} heads, intermediate {self.intermediate}, {self.max_positions} positions, "
+            f"{self.pooling} pooling + Normalize{', prompts query:/passage:' if self.prompts else ''})"
+        )
 
 
-E5_SMALL_SHAPE = ModelSpec("e5-small shape (random)", 30_000, 384, 12, 12, 1536, 512)
-TINY = ModelSpec("tiny (random)", 2_000, 64, 2, 2, 128, 256)
+BGE_M3_SHAPE = ModelSpec(
+    "bge-m3 shape (random)", "BAAI/bge-m3", "XLM-RoBERTa", 30_000, 1024, 24, 16, 4096, 8194, "cls", False
+)
+E5_SMALL_SHAPE = ModelSpec(
+    "e5-small shape (random)", "intfloat/multilingual-e5-small", "BERT", 30_000, 384, 12, 12, 1536, 512, "mean", True
+)
+SHAPES = {"bge-m3": BGE_M3_SHAPE, "e5-small": E5_SMALL_SHAPE}
+TINY = ModelSpec("tiny (random)", "a test model", "BERT", 2_000, 64, 2, 2, 128, 256, "mean", False)
 
 
 # ---------------------------------------------------------------- corpus and model
@@ -120,7 +138,7 @@ def many_small_files(folder: Path, paragraphs: Sequence[str], count: int) -> lis
     folder.mkdir(parents=True, exist_ok=True)
     files = []
     for number in range(count):
-        path = folder / f"doc_{number:04d}.txt"
+        path = folder / f"doc_{number:05d}.txt"
         text = paragraphs[number % len(paragraphs)]
         path.write_text(f"{text}\nالوثيقة رقم {number} من الأرشيف.\n", encoding="utf-8")
         files.append(path)
@@ -128,12 +146,12 @@ def many_small_files(folder: Path, paragraphs: Sequence[str], count: int) -> lis
 
 
 def build_model(directory: Path, corpus: Iterable[str], spec: ModelSpec) -> Path:
-    """Train a WordPiece tokenizer on `corpus`, wrap a random BERT of `spec`'s shape, save it."""
+    """Train a WordPiece tokenizer on `corpus`, wrap a random model of `spec`'s architecture and shape, save it."""
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaModel
 
     torch.manual_seed(0)
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -156,21 +174,27 @@ def build_model(directory: Path, corpus: Iterable[str], spec: ModelSpec) -> Path
         model_max_length=spec.max_positions,
     )
     raw = directory / "raw"
-    config = BertConfig(
-        vocab_size=fast.vocab_size,
-        hidden_size=spec.hidden,
-        num_hidden_layers=spec.layers,
-        num_attention_heads=spec.heads,
-        intermediate_size=spec.intermediate,
-        max_position_embeddings=spec.max_positions,
-    )
-    BertModel(config).save_pretrained(raw)
+    shape: dict[str, Any] = {
+        "vocab_size": fast.vocab_size,
+        "hidden_size": spec.hidden,
+        "num_hidden_layers": spec.layers,
+        "num_attention_heads": spec.heads,
+        "intermediate_size": spec.intermediate,
+        "max_position_embeddings": spec.max_positions,
+    }
+    if spec.architecture == "XLM-RoBERTa":
+        # positions start after the padding index, as in XLM-R: 8194 positions leave 8192 tokens
+        XLMRobertaModel(XLMRobertaConfig(pad_token_id=fast.pad_token_id, **shape)).save_pretrained(raw)
+        max_seq_length = spec.max_positions - fast.pad_token_id - 2
+    else:
+        BertModel(BertConfig(**shape)).save_pretrained(raw)
+        max_seq_length = spec.max_positions
     fast.save_pretrained(raw)
-    transformer = Transformer(str(raw), max_seq_length=spec.max_positions)
-    pooling = Pooling(transformer.get_embedding_dimension(), "mean")
+    transformer = Transformer(str(raw), max_seq_length=max_seq_length)
+    pooling = Pooling(transformer.get_embedding_dimension(), spec.pooling)
     model = SentenceTransformer(
         modules=[transformer, pooling, Normalize()],
-        prompts={"query": "query: ", "document": "passage: "},
+        prompts={"query": "query: ", "document": "passage: "} if spec.prompts else None,
     )
     out = directory / "model"
     model.save(str(out))
@@ -413,8 +437,16 @@ def ingest_without_encoder(
     return seconds
 
 
-def noop_reingest(model_dir: Path, docs: Path, index_dir: Path, runs: int, files: int) -> dict[str, Any]:
-    """Ingest `docs` once, time `runs` syncs with nothing changed, then one with a single file changed."""
+def reingest(
+    model_dir: Path, docs: Path, index_dir: Path, runs: int, files: Sequence[Path], paragraphs: Sequence[str]
+) -> dict[str, Any]:
+    """Ingest `docs` once; time `runs` syncs with nothing changed; then rewrite 1% of the files and sync once.
+
+    The changed files get a different paragraph (the one 500 places further in the cycle) and keep their unique
+    last line, so their chunks are new text and must be re-embedded; the other 99% must be left alone.
+    Every sync goes through the default model loader, as the CLI calls it; the incremental one also splits
+    its time into loading the model, encoding, and the rest.
+    """
     settings = Settings.from_env(
         {}, index_dir=index_dir, docs_dir=docs, embedding_model=str(model_dir), batch_size=BATCH_SIZE
     )
@@ -434,12 +466,27 @@ def noop_reingest(model_dir: Path, docs: Path, index_dir: Path, runs: int, files
         reports.append(report)
     noop_loads = loads
     checks = [
-        len(r.unchanged) == files and r.embedded == 0 and not (r.added or r.updated or r.removed) for r in reports
+        len(r.unchanged) == len(files) and r.embedded == 0 and not (r.added or r.updated or r.removed) for r in reports
     ]
-    changed = sorted(docs.glob("*.txt"))[0]
-    with changed.open("a", encoding="utf-8") as handle:
-        handle.write("سطر أضيف بعد الفهرسة الأولى.\n")
-    one, one_time = timed_sync(settings, docs, counting_loader)
+
+    count = max(1, len(files) // 100)
+    changed = files[:: len(files) // count][:count]
+    for path in changed:
+        number = int(path.stem.split("_")[1])
+        text = paragraphs[(number + 500) % len(paragraphs)]
+        path.write_text(f"{text}\nالوثيقة رقم {number} من الأرشيف.\n", encoding="utf-8")
+    load_seconds = 0.0
+    timed: TimedEmbedder | None = None
+
+    def timed_loader(settings: Settings) -> Embedder:
+        nonlocal load_seconds, timed
+        started = time.perf_counter()
+        timed = TimedEmbedder(load_embedder(settings))
+        load_seconds = time.perf_counter() - started
+        return timed
+
+    incremental, incremental_time = timed_sync(settings, docs, timed_loader)
+    expected = {p.name for p in changed}  # sources are named relative to the documents folder
     return {
         "first": first,
         "first_seconds": first_time.wall,
@@ -447,8 +494,16 @@ def noop_reingest(model_dir: Path, docs: Path, index_dir: Path, runs: int, files
         "reports": reports,
         "model_loads": noop_loads,
         "ok": all(checks),
-        "one": one,
-        "one_seconds": one_time.wall,
+        "changed": len(changed),
+        "incremental": incremental,
+        "incremental_seconds": incremental_time.wall,
+        "incremental_load": load_seconds,
+        "incremental_embed": timed.embed_seconds if timed else 0.0,
+        "incremental_count": timed.count_seconds if timed else 0.0,
+        "incremental_ok": {Path(name).name for name in incremental.updated} == expected
+        and len(incremental.updated) == len(expected)
+        and not (incremental.added or incremental.removed)
+        and len(incremental.unchanged) == len(files) - len(changed),
     }
 
 
@@ -476,8 +531,8 @@ def measure_size(name: str, index_dir: Path, dimension: int) -> SizeRow:
 
 CHROMA_TABLE_GROUPS = (
     ("vectors waiting in the log (embeddings_queue)", ("embeddings_queue",)),
-    ("chunk text + metadata (embedding_metadata)", ("embedding_metadata", "sqlite_autoindex_embedding_metadata")),
-    ("full-text index of the chunk text (FTS5)", ("embedding_fulltext_search",)),
+    ("metadata (embedding_metadata)", ("embedding_metadata", "sqlite_autoindex_embedding_metadata")),
+    ("full-text index (FTS5, empty without text)", ("embedding_fulltext_search",)),
 )
 
 
@@ -527,7 +582,9 @@ def median(values: Iterable[float]) -> float:
     return statistics.median(list(values))
 
 
-def throughput_section(runs: list[ThroughputRun], report: SyncReport, corpus: str, vocab: int) -> list[str]:
+def throughput_section(
+    runs: list[ThroughputRun], report: SyncReport, corpus: str, vocab: int, spec: ModelSpec
+) -> list[str]:
     chunks = runs[0].chunks
     ingest = median(r.ingest.wall for r in runs)
     encode = median(r.encode.wall for r in runs)
@@ -547,9 +604,7 @@ def throughput_section(runs: list[ThroughputRun], report: SyncReport, corpus: st
         f"(chunk_tokens {Settings().chunk_tokens}), {runs[0].tokens} model tokens in all "
         f"({runs[0].tokens / chunks:.0f} per chunk, without the prompt and special tokens).",
         "",
-        f"Model: BERT with the shape of intfloat/multilingual-e5-small ({E5_SMALL_SHAPE.layers} layers, hidden "
-        f"{E5_SMALL_SHAPE.hidden}, {E5_SMALL_SHAPE.heads} heads, intermediate {E5_SMALL_SHAPE.intermediate}, "
-        f"{E5_SMALL_SHAPE.max_positions} positions, mean pooling + Normalize, prompts query:/passage:). "
+        f"Model: {spec.describe()}. "
         f"**Weights are random (speed only).** The tokenizer is a local WordPiece (vocabulary {vocab}) trained on "
         "all ARCD paragraphs and the seeds, not the real model's 250k SentencePiece vocabulary, so token counts, "
         f"chunk counts and sequence lengths differ from the real model. Batch size {BATCH_SIZE}, CPU, torch threads "
@@ -607,7 +662,7 @@ def throughput_section(runs: list[ThroughputRun], report: SyncReport, corpus: st
     return lines
 
 
-def lookup_section(seconds: list[float], runs: list[ThroughputRun]) -> list[str]:
+def lookup_section(seconds: list[float], runs: list[ThroughputRun], spec: ModelSpec) -> list[str]:
     chunks = runs[0].chunks
     fastest = min(seconds)
     encode = min(r.encode.wall for r in runs)
@@ -629,39 +684,59 @@ def lookup_section(seconds: list[float], runs: list[ThroughputRun]) -> list[str]
         "",
         f"At {per_chunk * 1000:.1f} ms per chunk, ingest stays within 10% of bare encoding while the encoder is "
         f"slower than about {0.1 / per_chunk:.0f} chunks/s. Here the encoder managed {chunks / encode:.1f} "
-        "chunks/s at best. A GPU encodes an e5-small-sized model much faster than that.",
+        f"chunks/s at best. A GPU encodes a {spec.real}-sized model much faster than that.",
     ]
 
 
-def noop_section(result: dict[str, Any], files: int) -> list[str]:
+def reingest_section(result: dict[str, Any], files: int, encode_rate: float, spec: ModelSpec) -> list[str]:
     seconds = result["seconds"]
     last: SyncReport = result["reports"][-1]
     first: SyncReport = result["first"]
+    inc: SyncReport = result["incremental"]
+    total = result["incremental_seconds"]
+    load, embed, count = result["incremental_load"], result["incremental_embed"], result["incremental_count"]
+    rest = total - load - embed - count
     return [
-        "### 2. No-op re-ingest",
+        "### 2. Re-ingest: nothing changed, and 1% of the files changed",
         "",
-        f"{files} small Arabic .txt files (ARCD paragraphs cycled, each with a unique last line), "
-        f"{first.chunks} chunks, tiny random model (hidden {TINY.hidden}, {TINY.layers} layers, WordPiece "
-        f"vocabulary {TINY.vocab_size}). First ingest: {result['first_seconds']:.2f} s. Then `sync()` with nothing "
-        "changed, through the default model loader (`load_embedder`) as the CLI calls it.",
+        f"{files:,} small Arabic .txt files (ARCD paragraphs cycled, each with a unique last line), "
+        f"{first.chunks:,} chunks, tiny random model (hidden {TINY.hidden}, {TINY.layers} layers, WordPiece "
+        f"vocabulary {TINY.vocab_size}), so that encoding is cheap and what is timed is the project's own work. "
+        f"First ingest: {result['first_seconds']:.1f} s. Then `sync()` with nothing changed, through the default "
+        "model loader (`load_embedder`) as the CLI calls it.",
         "",
-        "| runs | median (s) | min (s) | max (s) | unchanged | embedded | added/updated/removed | model loaded |",
+        "| no-op runs | median (s) | min (s) | max (s) | unchanged | embedded | added/updated/removed | model loaded |",
         "|---|---|---|---|---|---|---|---|",
         f"| {len(seconds)} | **{median(seconds):.3f}** | {min(seconds):.3f} | {max(seconds):.3f} "
-        f"| {len(last.unchanged)} | {last.embedded} | {len(last.added)}/{len(last.updated)}/{len(last.removed)} "
+        f"| {len(last.unchanged):,} | {last.embedded} | {len(last.added)}/{len(last.updated)}/{len(last.removed)} "
         f"| {result['model_loads']} times |",
-        "",
-        f"Then one file changed (a line appended): `sync()` took {result['one_seconds']:.2f} s including loading "
-        f"the tiny model ({len(result['one'].updated)} updated, {result['one'].embedded} chunks embedded, "
-        f"{len(result['one'].unchanged)} unchanged); ingest rebuilds the whole lexical index from the manifest "
-        "on every change.",
         "",
         "Every no-op report: "
         + (
-            f"{files} unchanged, 0 embedded, nothing added, updated or removed."
+            f"{files:,} unchanged, 0 embedded, nothing added, updated or removed."
             if result["ok"]
-            else f"**NOT all {files} unchanged / 0 embedded (see the table).**"
+            else f"**NOT all {files:,} unchanged / 0 embedded (see the table).**"
         ),
+        "",
+        f"Then {result['changed']} files (1%, spread evenly over the folder) were rewritten with a different "
+        "paragraph, and `sync()` ran once:",
+        "",
+        "| changed files | updated / unchanged | chunks embedded / reused | total (s) | loading the model (s) "
+        "| encoding (s) | token counting (s) | the rest: hashing, chunking, Chroma, manifest, lexical index (s) |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {result['changed']} | {len(inc.updated)} / {len(inc.unchanged):,} | {inc.embedded} / {inc.reused:,} "
+        f"| **{total:.2f}** | {load:.2f} | {embed:.2f} | {count:.2f} | {rest:.2f} |",
+        "",
+        (
+            f"The report lists exactly the {result['changed']} rewritten files as updated and every other file as "
+            "unchanged."
+            if result["incremental_ok"]
+            else "**The report does NOT list exactly the rewritten files as updated (see the table).**"
+        )
+        + f" With the {spec.name} encoder of section 1 ({encode_rate:.1f} chunks/s, bare, on this CPU), encoding "
+        f"those {inc.embedded} chunks would add about {inc.embedded / encode_rate:.0f} s (an estimate from that "
+        "rate; the real model's tokenizer gives different chunk counts). Ingest rebuilds the whole lexical index "
+        "from the analyzed terms kept in the manifest on every change; that is inside `the rest`.",
     ]
 
 
@@ -702,10 +777,9 @@ def size_section(rows: list[SizeRow]) -> list[str]:
         "",
         "Chroma first appends new vectors to a log in its SQLite file and moves them into the HNSW files in batches "
         "(its `sync_threshold`, 1,000 by default). How the vectors split between the log and the HNSW files "
-        "therefore depends on the chunk count; compare the `chroma/` totals. Ingest also passes every chunk's "
-        "text to Chroma as its `document`. Chroma keeps that text in its metadata table (beside the `source` that "
-        "dense search filters on) and indexes it for full-text search. The project never reads the text from "
-        "Chroma: search asks Chroma only for ids and distances, and the texts come from the manifest.",
+        "therefore depends on the chunk count; compare the `chroma/` totals. Ingest gives Chroma ids, vectors and "
+        "the metadata dense search filters on (`source`), not the chunk text: the text lives once, in the "
+        "manifest, and search asks Chroma only for ids and distances.",
     ]
     return lines
 
@@ -737,7 +811,10 @@ def parse_args() -> argparse.Namespace:
         help="seconds to wait before each throughput run for other processes to use under 0.3 cores",
     )
     parser.add_argument("--lookup-runs", type=int, default=10, help="ingests without the encoder")
-    parser.add_argument("--noop-files", type=int, default=1000)
+    parser.add_argument(
+        "--shape", choices=sorted(SHAPES), default="bge-m3", help="architecture of the random throughput model"
+    )
+    parser.add_argument("--noop-files", type=int, default=10_000, help="files for the re-ingest measurements")
     parser.add_argument("--noop-runs", type=int, default=5)
     parser.add_argument("--out", type=Path, help="Markdown file whose results section is rewritten")
     return parser.parse_args()
@@ -765,48 +842,50 @@ def main() -> None:
             f"the first {len(paragraphs)} of the {len(all_paragraphs)} unique ARCD paragraphs ({args.arcd.name}), "
             f"one per .txt file, + {seeds} seed articles = {len(files)} files, {corpus_bytes / 1024:.0f} KiB of UTF-8"
         )
+        spec = SHAPES[args.shape]
         print(f"building models ({corpus})", file=sys.stderr)
         tokenizer_corpus = all_paragraphs + seed_texts  # the whole ARCD set, whatever part is ingested
-        e5_dir = build_model(work / "e5", tokenizer_corpus, E5_SMALL_SHAPE)
+        model_dir = build_model(work / "model", tokenizer_corpus, spec)
         from transformers import AutoTokenizer
 
-        vocab = len(AutoTokenizer.from_pretrained(str(e5_dir)))
+        vocab = len(AutoTokenizer.from_pretrained(str(model_dir)))
         tiny_dir = build_model(work / "tiny", tokenizer_corpus, TINY)
 
         print("warm-up ingest of the seed files", file=sys.stderr)
         warm_settings = Settings.from_env(
-            {}, index_dir=work / "warmup", docs_dir=SEEDS_DIR, embedding_model=str(e5_dir), batch_size=BATCH_SIZE
+            {}, index_dir=work / "warmup", docs_dir=SEEDS_DIR, embedding_model=str(model_dir), batch_size=BATCH_SIZE
         )
         sync(warm_settings, [SEEDS_DIR])
         release_chroma()
 
         print(f"throughput: {args.runs} runs", file=sys.stderr)
-        runs, report, e5_index, vectors = throughput(e5_dir, docs, work, args.runs, args.quiet_wait)
+        runs, report, model_index, vectors = throughput(model_dir, docs, work, args.runs, args.quiet_wait)
         print(f"ingest without the encoder: {args.lookup_runs} runs", file=sys.stderr)
-        lookup = ingest_without_encoder(e5_dir, docs, work, vectors, args.lookup_runs)
+        lookup = ingest_without_encoder(model_dir, docs, work, vectors, args.lookup_runs)
 
-        print(f"no-op re-ingest of {args.noop_files} files", file=sys.stderr)
+        print(f"re-ingest of {args.noop_files} files", file=sys.stderr)
         many = many_small_files(work / "many", all_paragraphs, args.noop_files)
-        noop = noop_reingest(tiny_dir, work / "many", work / "index-noop", args.noop_runs, len(many))
+        again = reingest(tiny_dir, work / "many", work / "index-noop", args.noop_runs, many, all_paragraphs)
 
         sizes = [
-            measure_size(f"(1) ARCD, {E5_SMALL_SHAPE.name}", e5_index, E5_SMALL_SHAPE.hidden),
-            measure_size(f"(2) {len(many)} files, {TINY.name}", work / "index-noop", TINY.hidden),
+            measure_size(f"(1) ARCD, {spec.name}", model_index, spec.hidden),
+            measure_size(f"(2) {len(many):,} files, {TINY.name}", work / "index-noop", TINY.hidden),
         ]
         ingest = median(r.ingest.wall for r in runs)
         encode = median(r.encode.wall for r in runs)
         overhead = (ingest - encode) / encode
         inside = median((r.ingest.wall - r.embed_in_ingest.wall) / r.embed_in_ingest.wall for r in runs)
         estimate = min(lookup) / min(r.encode.wall for r in runs)
-        noop_median = median(noop["seconds"])
+        noop_median = median(again["seconds"])
+        encode_rate = runs[0].chunks / encode
         parts = [
             *machine_lines(),
             "",
-            *throughput_section(runs, report, corpus, vocab),
+            *throughput_section(runs, report, corpus, vocab, spec),
             "",
-            *lookup_section(lookup, runs),
+            *lookup_section(lookup, runs, spec),
             "",
-            *noop_section(noop, len(many)),
+            *reingest_section(again, len(many), encode_rate, spec),
             "",
             *size_section(sizes),
             "",
@@ -814,14 +893,14 @@ def main() -> None:
             "",
             "| target | measured | holds |",
             "|---|---|---|",
-            f"| ingest overhead over bare encoding < 10% (median ingest vs median bare encode, wall clock) "
-            f"| {overhead * 100:+.1f}% | {'yes' if overhead < 0.10 else 'no'} |",
+            f"| ingest overhead over bare encoding <= 10% (median ingest vs median bare encode, wall clock) "
+            f"| {overhead * 100:+.1f}% | {'yes' if overhead <= 0.10 else 'no'} |",
             f"| same target, best-of-runs estimate: fastest ingest without the encoder / fastest bare encode "
-            f"| {estimate * 100:+.1f}% | {'yes' if estimate < 0.10 else 'no'} |",
+            f"| {estimate * 100:+.1f}% | {'yes' if estimate <= 0.10 else 'no'} |",
             f"| same target, within each ingest (non-embedding work / embedding work) "
-            f"| {inside * 100:+.1f}% | {'yes' if inside < 0.10 else 'no'} |",
-            f"| no-op re-ingest of {len(many):,} files < 1 s | {noop_median:.3f} s "
-            f"| {'yes' if noop_median < 1.0 and noop['ok'] else 'no'} |",
+            f"| {inside * 100:+.1f}% | {'yes' if inside <= 0.10 else 'no'} |",
+            f"| no-op re-ingest of {len(many):,} files <= 5 s | {noop_median:.3f} s "
+            f"| {'yes' if noop_median <= 5.0 and again['ok'] else 'no'} |",
             "",
             f"Run time: {time.perf_counter() - started:.0f} s.",
         ]
