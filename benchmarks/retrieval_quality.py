@@ -16,7 +16,9 @@ Recall@1/5/10 and MRR@10.
 Systems, all on the same chunks (read back from the index manifest) and the same embedding model:
   ours lexical   LexicalIndex.search (Arabic analyzer, word + character 3-gram BM25 fields)
   ours dense     ChromaStore.search(embedder.embed_query(q))
-  ours hybrid    Retriever.retrieve (reciprocal-rank fusion of dense top-30 and lexical top-30)
+  ours hybrid    Retriever.retrieve (reciprocal-rank fusion of lexical top-30 and dense top-30)
+  ours hybrid+rerank  the same, 40 candidates reordered by the cross-encoder given with --reranker (only
+                 with --reranker: no real cross-encoder can be downloaded here)
   stock BM25     langchain_community BM25Retriever.from_documents(docs, k=10) (rank_bm25, whitespace split)
   stock ensemble langchain_classic EnsembleRetriever([stock BM25, Chroma.as_retriever(k=10)], weights 0.5/0.5),
                  Chroma = langchain_chroma.Chroma.from_documents(docs, HuggingFaceEmbeddings(same model,
@@ -34,7 +36,8 @@ mostly the stock EnsembleRetriever encoding every question and the stock Chroma 
 
     python benchmarks/retrieval_quality.py --out docs/retrieval.md
 
---out replaces the part of the file between the results markers (appended when absent). Indexes are
+--out replaces the part of the file between the results markers (appended when absent) and draws the MRR@10
+bar chart to --plot (default docs/img/retrieval_mrr.png). Indexes are
 cached under --work-dir (default: <tmp>/arabic-assistant-bench) and brought up to date by sync().
 """
 
@@ -200,7 +203,7 @@ def default_model() -> str:
 class Systems:
     """Our three retrievers and the two stock LangChain retrievers over one index's chunks."""
 
-    def __init__(self, built: BuiltIndex, model: str, stock_dir: Path) -> None:
+    def __init__(self, built: BuiltIndex, model: str, stock_dir: Path, reranker: str = "") -> None:
         from langchain_chroma import Chroma
         from langchain_classic.retrievers import EnsembleRetriever
         from langchain_community.retrievers import BM25Retriever
@@ -213,6 +216,11 @@ class Systems:
         self.cache = CachingEmbedder(self.retriever.embedder)
         self.cached = Retriever(built.settings, self.cache)
         """The same index and model, remembering query vectors (quality runs embed each question once)."""
+        self.reranked: Retriever | None = None
+        if reranker:
+            from assistant.reranking import Reranker
+
+            self.reranked = Retriever(built.settings, self.cache, Reranker(reranker))
         self.source_of = {c.id: c.source for c in built.chunks}
         docs = [Document(page_content=c.text, metadata={"source": c.source, "chunk_id": c.id}) for c in built.chunks]
         started = time.perf_counter()
@@ -231,13 +239,14 @@ class Systems:
         print(f"  {built.corpus.name}: stock BM25 + Chroma built in {self.stock_build_s:.1f}s", file=sys.stderr)
 
     def searches(self) -> dict[str, Search]:
-        return {
+        ours: dict[str, Search] = {
             "ours lexical": self.ours_lexical,
             "ours dense": self.ours_dense,
             "ours hybrid": self.ours_hybrid,
-            "stock BM25Retriever": self.stock_bm25,
-            "stock EnsembleRetriever": self.stock_ensemble,
         }
+        if self.reranked is not None:
+            ours["ours hybrid+rerank"] = self.ours_reranked
+        return {**ours, "stock BM25Retriever": self.stock_bm25, "stock EnsembleRetriever": self.stock_ensemble}
 
     def ours_lexical(self, question: str) -> list[str]:
         lexical = self.cached._lexical
@@ -253,6 +262,11 @@ class Systems:
     def ours_hybrid(self, question: str) -> list[str]:
         return [p.source for p in self.cached.retrieve(question, DEPTH).passages]
 
+    def ours_reranked(self, question: str) -> list[str]:
+        """The hybrid candidates (4 x k deep) reordered by the cross-encoder, top k."""
+        assert self.reranked is not None
+        return [p.source for p in self.reranked.retrieve(question, DEPTH).passages]
+
     def ours_hybrid_uncached(self, question: str) -> list[str]:
         return [p.source for p in self.retriever.retrieve(question, DEPTH).passages]
 
@@ -263,6 +277,8 @@ class Systems:
         return [str(d.metadata["source"]) for d in self.ensemble.invoke(question)][:DEPTH]
 
     def close(self) -> None:
+        if self.reranked is not None:
+            self.reranked.close()
         self.cached.close()
         self.retriever.close()
 
@@ -500,6 +516,38 @@ def results_table(
     return "\n".join(lines)
 
 
+def plot_mrr(
+    results: dict[tuple[str, str], np.ndarray], sets: Sequence[QuestionSet], systems: Sequence[str], path: Path
+) -> bool:
+    """Grouped bars of MRR@10: one group per question set, one bar per system. False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install -e '.[bench]')", file=sys.stderr)
+        return False
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    width = 0.8 / len(systems)
+    for i, system in enumerate(systems):
+        values = [metrics(results[(qs.name, system)])["MRR@10"] for qs in sets]
+        xs = [g + (i - (len(systems) - 1) / 2) * width for g in range(len(sets))]
+        hatch = "//" if system.startswith("stock") else None
+        bars = ax.bar(xs, values, width, label=system, hatch=hatch)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+    ax.set_xticks(range(len(sets)), [qs.name for qs in sets])
+    ax.set_ylabel("MRR@10")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Retrieval quality, same chunks and embedder for every system")
+    ax.legend(fontsize=8, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.08))
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def claims_lines(results: dict[tuple[str, str], np.ndarray], set_name: str) -> list[str]:
     pairs = [("ours hybrid", "stock EnsembleRetriever"), ("ours lexical", "stock BM25Retriever")]
     lines = [
@@ -524,10 +572,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--xquad-ar", type=Path, default=EVAL_DIR / "xquad" / "xquad.ar.json")
     parser.add_argument("--xquad-en", type=Path, default=EVAL_DIR / "xquad" / "xquad.en.json")
     parser.add_argument("--model", default=default_model(), help="sentence-transformers model (local path or hub id)")
+    parser.add_argument(
+        "--reranker",
+        default="",
+        help="cross-encoder (local path or hub id) for an 'ours hybrid+rerank' row; none is available offline here",
+    )
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR, help="where the indexes are cached")
     parser.add_argument("--limit", type=int, default=0, help="at most this many questions per set (0: all)")
     parser.add_argument("--latency-questions", type=int, default=200, help="0 skips the latency part")
     parser.add_argument("--out", type=Path, help="Markdown file whose results section is rewritten")
+    parser.add_argument(
+        "--plot", type=Path, default=REPO_ROOT / "docs" / "img" / "retrieval_mrr.png", help="MRR@10 bar chart (PNG)"
+    )
     return parser.parse_args()
 
 
@@ -554,7 +610,9 @@ def main() -> None:
     latency: list[str] = []
     try:
         for corpus_name, sets in sets_by_corpus.items():
-            systems = opened[corpus_name] = Systems(built[corpus_name], args.model, stock_root / corpus_name)
+            systems = opened[corpus_name] = Systems(
+                built[corpus_name], args.model, stock_root / corpus_name, args.reranker
+            )
             for qs in sets:
                 systems.cache.warm(qs.questions)  # our query vectors in batches; the stock ensemble encodes its own
                 for name, search in systems.searches().items():
@@ -575,10 +633,21 @@ def main() -> None:
     parts = [
         *machine_lines(args.model),
         "",
+        f"Reranker: `{args.reranker}` (the 'ours hybrid+rerank' rows: hybrid top {4 * DEPTH} reordered by it)."
+        if args.reranker
+        else "Reranker: none. No real cross-encoder can be downloaded here (the default, BAAI/bge-reranker-v2-m3, "
+        "is not installable from the package registries), so hybrid+rerank is not measured; `--reranker PATH` "
+        "adds those rows.",
+        "",
         *corpus_lines(list(built.values()), all_sets),
         "",
         results_table(results, all_sets, names),
         "",
+        *(
+            [f"![MRR@10 by question set and system]({os.path.relpath(args.plot, args.out.parent)})", ""]
+            if args.out and plot_mrr(results, all_sets, names, args.plot)
+            else []
+        ),
         *claims_lines(results, "arcd-test ar"),
     ]
     if latency:
