@@ -438,14 +438,21 @@ def ingest_without_encoder(
 
 
 def reingest(
-    model_dir: Path, docs: Path, index_dir: Path, runs: int, files: Sequence[Path], paragraphs: Sequence[str]
+    model_dir: Path,
+    docs: Path,
+    index_dir: Path,
+    runs: int,
+    files: Sequence[Path],
+    paragraphs: Sequence[str],
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     """Ingest `docs` once; time `runs` syncs with nothing changed; then rewrite 1% of the files and sync once.
 
     The changed files get a different paragraph (the one 500 places further in the cycle) and keep their unique
     last line, so their chunks are new text and must be re-embedded; the other 99% must be left alone.
     Every sync goes through the default model loader, as the CLI calls it; the incremental one also splits
-    its time into loading the model, encoding, and the rest.
+    its time into loading the model, encoding, and the rest (and, with `profile`, writes a pyinstrument profile of
+    it there).
     """
     settings = Settings.from_env(
         {}, index_dir=index_dir, docs_dir=docs, embedding_model=str(model_dir), batch_size=BATCH_SIZE
@@ -485,7 +492,15 @@ def reingest(
         load_seconds = time.perf_counter() - started
         return timed
 
-    incremental, incremental_time = timed_sync(settings, docs, timed_loader)
+    if profile is None:
+        incremental, incremental_time = timed_sync(settings, docs, timed_loader)
+    else:  # where the incremental sync's time goes (pyinstrument, from the bench extra)
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.005)
+        with profiler:
+            incremental, incremental_time = timed_sync(settings, docs, timed_loader)
+        profile.write_text(profiler.output_text(unicode=False, color=False), encoding="utf-8")
     expected = {p.name for p in changed}  # sources are named relative to the documents folder
     return {
         "first": first,
@@ -816,6 +831,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--noop-files", type=int, default=10_000, help="files for the re-ingest measurements")
     parser.add_argument("--noop-runs", type=int, default=5)
+    parser.add_argument("--profile", type=Path, help="write a pyinstrument profile of the 1%%-changed re-ingest here")
     parser.add_argument("--out", type=Path, help="Markdown file whose results section is rewritten")
     return parser.parse_args()
 
@@ -865,7 +881,9 @@ def main() -> None:
 
         print(f"re-ingest of {args.noop_files} files", file=sys.stderr)
         many = many_small_files(work / "many", all_paragraphs, args.noop_files)
-        again = reingest(tiny_dir, work / "many", work / "index-noop", args.noop_runs, many, all_paragraphs)
+        again = reingest(
+            tiny_dir, work / "many", work / "index-noop", args.noop_runs, many, all_paragraphs, args.profile
+        )
 
         sizes = [
             measure_size(f"(1) ARCD, {spec.name}", model_index, spec.hidden),
