@@ -30,13 +30,10 @@ from ingest.catalog import Catalog  # noqa: E402
 from ingest.cleaning import clean_text  # noqa: E402
 from ingest.indexing import MANIFEST  # noqa: E402
 from tests.corpus import seed_sentences, write_articles  # noqa: E402
+from tests.index_checks import check_in_fresh_process, ingest_command  # noqa: E402
 from tests.tiny_models import build_sentence_transformer  # noqa: E402
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}
-
-
-def ingest_command(docs: Path, index: Path, model: Path) -> list[str]:
-    return [sys.executable, "-m", "assistant", "ingest", str(docs), "--index", str(index), "--model", str(model)]
 
 
 def mutate(docs: Path, rng: random.Random, sentences: list[str], round_number: int) -> None:
@@ -97,13 +94,7 @@ def main() -> int:
             [*ingest_command(docs, index, model), "--json"], env=ENV, cwd=ROOT, capture_output=True, text=True
         )
         report = json.loads(repair.stdout) if repair.returncode == 0 else {}
-        check = subprocess.run(
-            [sys.executable, "-m", "tests.index_checks", str(index), str(docs)],
-            env=ENV,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
+        check = check_in_fresh_process(index, docs, ENV, timeout=None)
         files = len(list(docs.glob("*.txt")))
         ok = repair.returncode == 0 and check.returncode == 0 and report.get("documents") == files
         spot = ok and spot_check(index, docs, rng)

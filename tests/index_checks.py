@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ingest.catalog import Catalog
 from ingest.chroma_store import ChromaStore
 from ingest.indexing import CHROMA_DIR, LEXICAL_DIR, MANIFEST
 from ingest.lexical import LexicalIndex
 from ingest.loading import is_supported
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,51 @@ def assert_in_sync(
     return contents
 
 
+def ingest_command(docs: Path, index: Path, model: Path, *extra: str) -> list[str]:
+    """The command line of `assistant ingest DOCS --index INDEX --model MODEL [extra...]` in this interpreter."""
+    return [
+        sys.executable,
+        "-m",
+        "assistant",
+        "ingest",
+        str(docs),
+        "--index",
+        str(index),
+        "--model",
+        str(model),
+        *extra,
+    ]
+
+
+def wait_for(path: Path, process: subprocess.Popen[Any], timeout: float = 120) -> None:
+    """Wait until `path` exists (an ingest's `.pending` marker), failing if `process` ends first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, f"ingest ended before {path.name} appeared: {process.communicate()}"
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.01)
+
+
+def check_in_fresh_process(
+    index: Path, docs: Path, env: Mapping[str, str] | None = None, timeout: float | None = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m tests.index_checks INDEX DOCS`, so nothing cached from an earlier open can hide a problem."""
+    return subprocess.run(
+        [sys.executable, "-m", "tests.index_checks", str(index), str(docs)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def assert_in_sync_in_fresh_process(index: Path, docs: Path, env: Mapping[str, str] | None = None) -> None:
+    """`assert_in_sync` in a fresh process (see `check_in_fresh_process`)."""
+    result = check_in_fresh_process(index, docs, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def main(argv: list[str]) -> int:
     """`python -m tests.index_checks INDEX DOCS`: check in a fresh process (no cached Chroma client)."""
     contents = assert_in_sync(Path(argv[0]), Path(argv[1]), chroma_url=os.environ.get("ASSISTANT_CHROMA_URL", ""))
@@ -88,6 +140,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.exit(main(sys.argv[1:]))

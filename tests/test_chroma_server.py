@@ -21,7 +21,7 @@ from assistant.settings import AssistantSettings
 from ingest.indexing import sync
 from tests.conftest import ROOT, SEEDS
 from tests.corpus import seed_sentences, write_articles
-from tests.index_checks import assert_in_sync
+from tests.index_checks import assert_in_sync, assert_in_sync_in_fresh_process, ingest_command, wait_for
 
 CHROMA = Path(sys.executable).parent / "chroma"
 pytestmark = pytest.mark.slow
@@ -101,22 +101,9 @@ def test_sigkilled_ingest_is_repaired_against_the_server(
     docs, index = tmp_path / "docs", tmp_path / "index"
     write_articles(docs, 120, seed_sentences(SEEDS))
     env = {**os.environ, "ASSISTANT_CHROMA_URL": server.url}
-    command = [
-        sys.executable,
-        "-m",
-        "assistant",
-        "ingest",
-        str(docs),
-        "--index",
-        str(index),
-        "--model",
-        str(tiny_model),
-    ]
+    command = ingest_command(docs, index, tiny_model)
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not (index / ".pending").exists():
-        assert process.poll() is None and time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_for(index / ".pending", process)
     time.sleep(1.0)
     if process.poll() is None:
         os.kill(process.pid, signal.SIGKILL)
@@ -124,15 +111,7 @@ def test_sigkilled_ingest_is_repaired_against_the_server(
     repaired = subprocess.run([*command, "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert repaired.returncode == 0, repaired.stderr
     assert json.loads(repaired.stdout)["chunks"] > 0
-    check = subprocess.run(
-        [sys.executable, "-m", "tests.index_checks", str(index), str(docs)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
+    assert_in_sync_in_fresh_process(index, docs, env)
 
 
 @pytest.mark.reliability("Chroma server stopped mid-questions, then restarted")

@@ -7,7 +7,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,23 +14,9 @@ import pytest
 
 from tests.conftest import ROOT, SEEDS
 from tests.corpus import seed_sentences, write_articles
+from tests.index_checks import assert_in_sync_in_fresh_process, ingest_command, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def ingest_command(docs: Path, index: Path, model: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "assistant",
-        "ingest",
-        str(docs),
-        "--index",
-        str(index),
-        "--model",
-        str(model),
-        *extra,
-    ]
 
 
 def run_ingest(docs: Path, index: Path, model: Path, *extra: str) -> dict[str, object]:
@@ -41,26 +26,6 @@ def run_ingest(docs: Path, index: Path, model: Path, *extra: str) -> dict[str, o
     assert result.returncode == 0, result.stderr
     report: dict[str, object] = json.loads(result.stdout)
     return report
-
-
-def check_in_sync(docs: Path, index: Path) -> None:
-    """Checked in a fresh process, so nothing cached from an earlier open can hide a problem."""
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.index_checks", str(index), str(docs)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert process.poll() is None, f"ingest ended before {path.name} appeared: {process.communicate()}"
-        assert time.monotonic() < deadline, f"{path} did not appear"
-        time.sleep(0.01)
 
 
 def mutate(docs: Path, rng: random.Random, sentences: list[str], round_number: int) -> None:
@@ -100,7 +65,7 @@ def test_sigkill_at_random_moments_is_repaired_by_the_next_ingest(tmp_path: Path
         process.wait(timeout=60)
         report = run_ingest(docs, index, tiny_model)
         assert not (index / ".pending").exists()
-        check_in_sync(docs, index)
+        assert_in_sync_in_fresh_process(index, docs)
         again = run_ingest(docs, index, tiny_model)
         assert (again["added"], again["updated"], again["removed"], again["embedded"]) == ([], [], [], 0), report
     assert killed_mid_write >= 2, "the ingests finished before they could be killed: make the corpus larger"
@@ -130,4 +95,4 @@ def test_a_second_writer_fails_clearly_or_waits_its_turn(tmp_path: Path, tiny_mo
     assert waiting.returncode == 0, waiting.stderr
     report = json.loads(waiting.stdout)
     assert len(report["unchanged"]) == 120 and report["embedded"] == 0  # it ran after the first, not beside it
-    check_in_sync(docs, index)
+    assert_in_sync_in_fresh_process(index, docs)

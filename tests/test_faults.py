@@ -19,7 +19,7 @@ from assistant.settings import AssistantSettings
 from ingest.indexing import sync
 from tests.conftest import ROOT, SEEDS
 from tests.corpus import seed_sentences, write_articles
-from tests.index_checks import assert_in_sync
+from tests.index_checks import assert_in_sync, assert_in_sync_in_fresh_process, ingest_command
 
 pytestmark = pytest.mark.slow
 QUESTION = "ما مدة الرسالة الصوتية الجديدة للبغدادي؟"
@@ -70,31 +70,14 @@ def test_disk_full_gives_a_clear_error_and_the_old_index_still_answers(
     assert "003_0262f053a42b4a37.txt" in fresh.stdout  # the previous index still answers
 
     repaired = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "assistant",
-            "ingest",
-            str(docs),
-            "--index",
-            str(settings.index.index_dir),
-            "--model",
-            str(tiny_model),
-        ],
+        ingest_command(docs, settings.index.index_dir, tiny_model),
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert repaired.returncode == 0, repaired.stderr
-    check = subprocess.run(
-        [sys.executable, "-m", "tests.index_checks", str(settings.index.index_dir), str(docs)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
+    assert_in_sync_in_fresh_process(settings.index.index_dir, docs)
 
 
 @pytest.mark.reliability("questions answered while an ingest runs")
