@@ -63,48 +63,40 @@ from ingest.chroma_store import ChromaStore  # noqa: E402
 from ingest.embedding import Embedder, SentenceTransformerEmbedder  # noqa: E402
 from ingest.indexing import CHROMA_DIR, LEXICAL_DIR, MANIFEST, SyncReport, load_embedder, sync  # noqa: E402
 from ingest.settings import Settings  # noqa: E402
+from tests.tiny_models import Shape, build_sentence_transformer  # noqa: E402
 
 EVAL_DIR = REPO_ROOT.parent / "shared" / "eval"
 SEEDS_DIR = REPO_ROOT / "seeds"
 BATCH_SIZE = 32
 THREADS = 2
 
-ARABIC_ALPHABET = [chr(c) for c in range(0x0621, 0x064B)] + [chr(c) for c in range(0x0660, 0x066A)]
-ASCII_ALPHABET = [chr(c) for c in range(0x21, 0x7F)]
-
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A random sentence-transformer (BERT or XLM-RoBERTa) with a WordPiece tokenizer trained on the corpus."""
+    """A random sentence-transformer with the shape of a real model (built by tests/tiny_models.py)."""
 
     name: str
     real: str
-    architecture: str
-    vocab_size: int
-    hidden: int
-    layers: int
-    heads: int
-    intermediate: int
-    max_positions: int
-    pooling: str
+    shape: Shape
     prompts: bool
 
     def describe(self) -> str:
+        shape = self.shape
         return (
-            f"{self.architecture} with the shape of {self.real} ({self.layers} layers, hidden {self.hidden}, "
-            f"{self.heads} heads, intermediate {self.intermediate}, {self.max_positions} positions, "
-            f"{self.pooling} pooling + Normalize{', prompts query:/passage:' if self.prompts else ''})"
+            f"{shape.architecture} with the shape of {self.real} ({shape.layers} layers, hidden {shape.hidden}, "
+            f"{shape.heads} heads, intermediate {shape.intermediate}, {shape.max_positions} positions, "
+            f"{shape.pooling} pooling + Normalize{', prompts query:/passage:' if self.prompts else ''})"
         )
 
 
 BGE_M3_SHAPE = ModelSpec(
-    "bge-m3 shape (random)", "BAAI/bge-m3", "XLM-RoBERTa", 30_000, 1024, 24, 16, 4096, 8194, "cls", False
+    "bge-m3 shape (random)", "BAAI/bge-m3", Shape(30_000, 1024, 24, 16, 4096, 8194, "XLM-RoBERTa", "cls"), False
 )
 E5_SMALL_SHAPE = ModelSpec(
-    "e5-small shape (random)", "intfloat/multilingual-e5-small", "BERT", 30_000, 384, 12, 12, 1536, 512, "mean", True
+    "e5-small shape (random)", "intfloat/multilingual-e5-small", Shape(30_000, 384, 12, 12, 1536, 512), True
 )
 SHAPES = {"bge-m3": BGE_M3_SHAPE, "e5-small": E5_SMALL_SHAPE}
-TINY = ModelSpec("tiny (random)", "a test model", "BERT", 2_000, 64, 2, 2, 128, 256, "mean", False)
+TINY = ModelSpec("tiny (random)", "a test model", Shape(), False)
 
 
 # ---------------------------------------------------------------- corpus and model
@@ -147,59 +139,9 @@ def many_small_files(folder: Path, paragraphs: Sequence[str], count: int) -> lis
 
 
 def build_model(directory: Path, corpus: Iterable[str], spec: ModelSpec) -> Path:
-    """Train a WordPiece tokenizer on `corpus`, wrap a random model of `spec`'s architecture and shape, save it."""
-    import torch
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaModel
-
-    torch.manual_seed(0)
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.NFKC()
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=spec.vocab_size,
-        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
-        initial_alphabet=ARABIC_ALPHABET + ASCII_ALPHABET,
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(list(corpus), trainer=trainer)
-    fast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
-        tokenizer_object=tokenizer,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=spec.max_positions,
-    )
-    raw = directory / "raw"
-    shape: dict[str, Any] = {
-        "vocab_size": fast.vocab_size,
-        "hidden_size": spec.hidden,
-        "num_hidden_layers": spec.layers,
-        "num_attention_heads": spec.heads,
-        "intermediate_size": spec.intermediate,
-        "max_position_embeddings": spec.max_positions,
-    }
-    if spec.architecture == "XLM-RoBERTa":
-        # positions start after the padding index, as in XLM-R: 8194 positions leave 8192 tokens
-        XLMRobertaModel(XLMRobertaConfig(pad_token_id=fast.pad_token_id, **shape)).save_pretrained(raw)
-        max_seq_length = spec.max_positions - fast.pad_token_id - 2
-    else:
-        BertModel(BertConfig(**shape)).save_pretrained(raw)
-        max_seq_length = spec.max_positions
-    fast.save_pretrained(raw)
-    transformer = Transformer(str(raw), max_seq_length=max_seq_length)
-    pooling = Pooling(transformer.get_embedding_dimension(), spec.pooling)
-    model = SentenceTransformer(
-        modules=[transformer, pooling, Normalize()],
-        prompts={"query": "query: ", "document": "passage: "} if spec.prompts else None,
-    )
-    out = directory / "model"
-    model.save(str(out))
-    shutil.rmtree(raw)
+    """A random model of `spec`'s shape with a WordPiece tokenizer trained on `corpus`, saved without the raw copy."""
+    out = build_sentence_transformer(directory, corpus, prompts=spec.prompts, shape=spec.shape)
+    shutil.rmtree(directory / "raw")
     return out
 
 
@@ -717,10 +659,10 @@ def reingest_section(result: dict[str, Any], files: int, encode_rate: float, spe
         "### 2. Re-ingest: nothing changed, and 1% of the files changed",
         "",
         f"{files:,} small Arabic .txt files (ARCD paragraphs cycled, each with a unique last line), "
-        f"{first.chunks:,} chunks, tiny random model (hidden {TINY.hidden}, {TINY.layers} layers, WordPiece "
-        f"vocabulary {TINY.vocab_size}), so that encoding is cheap and what is timed is the project's own work. "
-        f"First ingest: {result['first_seconds']:.1f} s. Then `sync()` with nothing changed, through the default "
-        "model loader (`load_embedder`) as the CLI calls it.",
+        f"{first.chunks:,} chunks, tiny random model (hidden {TINY.shape.hidden}, {TINY.shape.layers} layers, "
+        f"WordPiece vocabulary {TINY.shape.vocab_size}), so that encoding is cheap and what is timed is the project's "
+        f"own work. First ingest: {result['first_seconds']:.1f} s. Then `sync()` with nothing changed, through the "
+        "default model loader (`load_embedder`) as the CLI calls it.",
         "",
         "| no-op runs | median (s) | min (s) | max (s) | unchanged | embedded | added/updated/removed | model loaded |",
         "|---|---|---|---|---|---|---|---|",
@@ -888,8 +830,8 @@ def main() -> None:
         )
 
         sizes = [
-            measure_size(f"(1) ARCD, {spec.name}", model_index, spec.hidden),
-            measure_size(f"(2) {len(many):,} files, {TINY.name}", work / "index-noop", TINY.hidden),
+            measure_size(f"(1) ARCD, {spec.name}", model_index, spec.shape.hidden),
+            measure_size(f"(2) {len(many):,} files, {TINY.name}", work / "index-noop", TINY.shape.hidden),
         ]
         ingest = median(r.ingest.wall for r in runs)
         encode = median(r.encode.wall for r in runs)

@@ -819,29 +819,13 @@ def stage_stock(args: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------
 def stage_encode(args: dict[str, Any]) -> dict[str, Any]:
     import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+    from transformers import BertConfig, BertModel
+
+    from tests.tiny_models import train_wordpiece
 
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    arabic = [chr(c) for c in range(0x0621, 0x064B)] + [chr(c) for c in range(0x0660, 0x066A)]
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.NFKC()
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=30_000,
-        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
-        initial_alphabet=arabic + [chr(c) for c in range(0x21, 0x7F)],
-    )
-    tokenizer.train_from_iterator(chunk_texts(0, 5_000), trainer=trainer)
-    fast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
-        tokenizer_object=tokenizer,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-    )
+    fast = train_wordpiece(chunk_texts(0, 5_000), 30_000, 512)
     qs = [q.text for q in questions(10_000, 8)][: int(args.get("count", 30))]
     shapes = {
         "bge-m3 shape (24 layers, hidden 1024, 16 heads)": (24, 1024, 16, 4096),
