@@ -45,7 +45,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reporting import write_section
+from reporting import publish
 from retrieval_quality import (
     DEFAULT_WORK_DIR,
     EVAL_DIR,
@@ -453,11 +453,7 @@ def main() -> None:
         "",
         f"Run time: {time.perf_counter() - started:.0f}s.",
     ]
-    section = "\n".join(parts)
-    print(section)
-    if args.out:
-        write_section(args.out, section)
-        print(f"wrote {args.out}", file=sys.stderr)
+    publish(parts, args.out)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from reporting import write_section
+from reporting import publish
 from tqdm import tqdm
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -622,11 +622,7 @@ def main() -> None:
         *([""] if checks else []),
         " ".join([*notes, f"Run time: {elapsed:.0f}s; {load_before} at the start, {load_line()} at the end."]),
     ]
-    section = "\n".join(parts)
-    print(section)
-    if args.out:
-        write_section(args.out, section, args.marker)
-        log(f"wrote {args.out}")
+    publish(parts, args.out, args.marker)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from reporting import write_section
+from reporting import publish
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -866,11 +866,7 @@ def main() -> None:
             "",
             f"Run time: {time.perf_counter() - started:.0f} s.",
         ]
-    section = "\n".join(parts)
-    print(section)
-    if args.out:
-        write_section(args.out, section)
-        print(f"wrote {args.out}", file=sys.stderr)
+    publish(parts, args.out)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
-from reporting import write_section
+from reporting import publish
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -419,11 +419,7 @@ def main() -> None:
             scratch_check_table(check_sets, read_scratch_check(args.anchors)),
         ]
     parts += ["", f"Run time: {time.perf_counter() - started:.0f}s."]
-    section = "\n".join(parts)
-    print(section)
-    if args.out:
-        write_section(args.out, section)
-        print(f"wrote {args.out}", file=sys.stderr)
+    publish(parts, args.out)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 
@@ -17,3 +18,12 @@ def write_section(path: Path, section: str, marker: str = "results") -> None:
         text = text.rstrip("\n") + ("\n\n" if text else "") + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
+
+
+def publish(parts: list[str], out: Path | None, marker: str = "results") -> None:
+    """Print the section made of `parts` (lines) and, with `out`, rewrite that document's generated section."""
+    section = "\n".join(parts)
+    print(section)
+    if out:
+        write_section(out, section, marker)
+        print(f"wrote {out}", file=sys.stderr, flush=True)

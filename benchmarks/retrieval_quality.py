@@ -63,7 +63,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import numpy as np
-from reporting import write_section
+from reporting import publish
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -653,11 +653,7 @@ def main() -> None:
     if latency:
         parts += ["", *latency]
     parts += ["", f"Run time: {time.perf_counter() - started:.0f}s (indexes cached under {args.work_dir})."]
-    section = "\n".join(parts)
-    print(section)
-    if args.out:
-        write_section(args.out, section)
-        print(f"wrote {args.out}", file=sys.stderr)
+    publish(parts, args.out)
 
 
 if __name__ == "__main__":
