@@ -123,9 +123,13 @@ def lexical_seed_index(tmp_path_factory: pytest.TempPathFactory) -> AssistantSet
     Quality checks ("cites the right file") use it: the tiny test model's vectors are random,
     so in a hybrid ranking they add noise that a real model would not.
     """
+    return build_lexical_seed_index(tmp_path_factory.mktemp("lexical-seed-index"))
+
+
+def build_lexical_seed_index(root: Path) -> AssistantSettings:
+    """A copy of the seeds in `root`/docs, indexed in `root`/index with no embedding model (lexical only)."""
     from ingest.indexing import sync
 
-    root = tmp_path_factory.mktemp("lexical-seed-index")
     docs = root / "docs"
     shutil.copytree(SEEDS, docs)
     settings = AssistantSettings.from_env(

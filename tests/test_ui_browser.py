@@ -6,7 +6,6 @@ Screenshots of failing tests are kept in test-artifacts/.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -17,9 +16,7 @@ from typing import Any
 import pytest
 
 from assistant.service import Assistant
-from assistant.settings import AssistantSettings
-from ingest.indexing import sync
-from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, ROOT, SEEDS
+from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, ROOT, build_lexical_seed_index
 
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -52,14 +49,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The chat app served in-process on 127.0.0.1 over a lexical-only copy of the seeds (its own docs folder)."""
     from assistant.ui import create_app, launch
 
-    root = tmp_path_factory.mktemp("ui")
-    docs = root / "docs"
-    shutil.copytree(SEEDS, docs)
-    settings = AssistantSettings.from_env(
-        {}, docs_dir=docs, index_dir=root / "index", embedding_model=str(root / "no-model")
-    )
-    sync(settings.index)
-    assistant = Assistant.from_settings(settings)
+    assistant = Assistant.from_settings(build_lexical_seed_index(tmp_path_factory.mktemp("ui")))
     app = create_app(assistant)
     port = free_port()
     launch(app, "127.0.0.1", port, None, block=False)
