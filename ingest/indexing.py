@@ -317,11 +317,15 @@ class _Sync:
         docs_dir = self.settings.docs_dir.resolve()
         scanned: dict[str, _Scanned] = {}
         skipped: list[Skipped] = []
+        folders: dict[Path, Path] = {}  # each folder resolved once per scan, not once per file
         for root in self.roots:
             base = root.resolve() if root.is_dir() else root.resolve().parent
             files = [root] if root.is_file() else sorted(_walk(root))
             for path in files:
-                source = _source_name(path, base, docs_dir)
+                folder = folders.get(path.parent)
+                if folder is None:
+                    folder = folders[path.parent] = path.parent.resolve()
+                source = _source_name(folder / path.name, base, docs_dir)
                 reason = _unreadable_reason(path, base)
                 if reason is None:
                     try:
@@ -331,10 +335,11 @@ class _Sync:
                 if reason is not None:
                     skipped.append(Skipped(source, reason))
                     continue
-                if source in scanned and scanned[source].origin != path.resolve():
+                origin = path.resolve() if path.is_symlink() else folder / path.name
+                if source in scanned and scanned[source].origin != origin:
                     skipped.append(Skipped(source, f"another file named {source} is already being indexed"))
                     continue
-                scanned[source] = _Scanned(source, path.resolve(), hash_bytes(data), len(data))
+                scanned[source] = _Scanned(source, origin, hash_bytes(data), len(data))
         return scanned, tuple(skipped)
 
     def _prepare(
@@ -562,14 +567,17 @@ def _walk(root: Path) -> Iterable[Path]:
             yield path
 
 
-def _source_name(path: Path, base: Path, docs_dir: Path) -> str:
-    absolute = path.parent.resolve() / path.name
+def _source_name(absolute: Path, base: Path, docs_dir: Path) -> str:
+    """The name a file is indexed under: relative to the documents folder, else to the folder given.
+
+    `absolute` is the file's resolved folder joined with its own name (a symbolic link keeps its name).
+    """
     for anchor in (docs_dir, base):
         try:
             return absolute.relative_to(anchor).as_posix()
         except ValueError:
             continue
-    return path.name
+    return absolute.name
 
 
 def _unreadable_reason(path: Path, base: Path) -> str | None:
