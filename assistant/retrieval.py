@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (Chroma) and lexical (BM25) candidates fused by reciprocal rank, optionally reranked."""
+"""Hybrid retrieval: dense (Chroma) and lexical (BM25) candidates, scored by both and fused, optionally reranked."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.fusion import DenseEvidence, dense_evidence, fuse_scores
 from assistant.records import Passage
 from assistant.reranking import Reranker
 from assistant.settings import AssistantSettings
+from ingest import passage_vectors
+from ingest.analysis import detect_language
 from ingest.catalog import Catalog
 from ingest.chroma_store import ChromaStore
 from ingest.embedding import Embedder, EmbeddingUnavailableError, resolve_model
@@ -25,18 +28,6 @@ logger = logging.getLogger(__name__)
 
 class IndexMissingError(RuntimeError):
     """There is no index to answer from."""
-
-
-def fuse_rrf(
-    rankings: Sequence[Sequence[str]], k: int = 60, weights: Sequence[float] | None = None
-) -> list[tuple[str, float]]:
-    """Reciprocal-rank fusion: score(d) = sum_i w_i / (k + rank_i(d)), best first (ties keep first-seen order)."""
-    scores: dict[str, float] = {}
-    for i, ranking in enumerate(rankings):
-        weight = 1.0 if weights is None else weights[i]
-        for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
-    return sorted(scores.items(), key=lambda pair: -pair[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,36 +140,47 @@ class Retriever:
         k = k or self.settings.k
         lexical_hits = self._lexical_hits(question, sources)
         dense_hits: dict[str, float] = {}
+        query: np.ndarray | None = None
         dense = self.embedder is not None
-        if dense:
+        if self.embedder is not None:
+            query = self.embedder.embed_query(question)
             try:
-                dense_hits = self._dense_hits(question, sources)
+                dense_hits = self._dense_hits(query, sources)
             except Exception as error:  # noqa: BLE001 - a store outage must not take answering down with it
                 logger.warning("dense search failed, answering from the lexical index: %s", error)
                 self._store = None  # reconnect on the next question
-                dense = False
+                dense, query = False, None
                 where = self.settings.index.chroma_url or "the index"
                 note = f"{note} The vector store ({where}) did not answer: lexical search only for this answer.".strip()
-        # Lexical first: equal fused scores keep list order, and a lexical-only hit at rank r ties a
-        # dense-only hit at rank r. Measured on ARCD with the only real model here, this order raised
-        # hybrid MRR@10 from 0.381 to 0.568 (docs/retrieval.md).
-        fused = fuse_rrf(
-            [list(lexical_hits), list(dense_hits)],
-            k=self.settings.rrf_k,
-            weights=[self.settings.lexical_weight, self.settings.dense_weight],
-        )
+        candidates = list(dict.fromkeys([*lexical_hits, *dense_hits]))  # lexical first: ties keep this order
+        evidence = self._dense_evidence(query, candidates) if query is not None else {}
+        dense_scores = {c: e.score for c, e in evidence.items()}
+        for chunk_id, similarity in dense_hits.items():  # an index from before passage vectors were kept
+            dense_scores.setdefault(chunk_id, similarity)
+        language = detect_language(question)
+        weights = {
+            c: self.settings.lexical_weight
+            if evidence.get(c) is None or evidence[c].language in (None, language)
+            else self.settings.cross_lexical_weight
+            for c in candidates
+        }
+        fused = fuse_scores(candidates, lexical_hits, dense_scores, weights)
         depth = max(k, self.settings.k * 4) if self.reranker is not None else k
-        candidates = [cid for cid, _ in fused[:depth]]
+        selected = [cid for cid, _ in fused[:depth]]
         fused_score = dict(fused)
-        chunks = {c.id: c for c in self._catalog.chunks(candidates)}
+        chunks = {c.id: c for c in self._catalog.chunks(selected)}
         passages = [
-            _passage(chunks[cid], fused_score[cid], dense_hits.get(cid), lexical_hits.get(cid))
-            for cid in candidates
+            _passage(chunks[cid], fused_score[cid], evidence.get(cid), dense_hits.get(cid), lexical_hits.get(cid))
+            for cid in selected
             if cid in chunks  # a vector added by an ingest that has not committed yet is not an answer
         ]
         if self.reranker is not None and passages:
             passages = self.reranker.rerank(question, passages)
         return Retrieval(tuple(passages[:k]), dense, note)
+
+    def _dense_evidence(self, query: np.ndarray, candidates: Sequence[str]) -> dict[str, DenseEvidence]:
+        vectors = {c: passage_vectors.decode(data) for c, data in self._catalog.vectors(candidates).items()}
+        return dense_evidence(query, vectors, self.settings.sentence_weight)
 
     def _lexical_hits(self, question: str, sources: Sequence[str] | None) -> dict[str, float]:
         if self._lexical is None:
@@ -187,17 +189,29 @@ class Retriever:
         hits = self._lexical.search(question, self.settings.lexical_depth, allowed=allowed)
         return {hit.chunk_id: hit.score for hit in hits}
 
-    def _dense_hits(self, question: str, sources: Sequence[str] | None) -> dict[str, float]:
-        assert self.embedder is not None
-        vector = self.embedder.embed_query(question)
-        hits = self.store().search(vector, self.settings.dense_depth, sources=sources)
+    def _dense_hits(self, query: np.ndarray, sources: Sequence[str] | None) -> dict[str, float]:
+        hits = self.store().search(query, self.settings.dense_depth, sources=sources)
         return {hit.chunk_id: hit.similarity for hit in hits}
 
 
-def _passage(chunk: Chunk, score: float, dense: float | None, lexical: float | None) -> Passage:
+def _passage(
+    chunk: Chunk, score: float, evidence: DenseEvidence | None, dense: float | None, lexical: float | None
+) -> Passage:
     found_by = tuple(name for name, value in (("dense", dense), ("lexical", lexical)) if value is not None)
+    similarity = evidence.chunk if evidence is not None else dense
+    sentences = evidence.sentences if evidence is not None else None
     return Passage(
-        chunk.id, chunk.source, chunk.title, chunk.text, chunk.start, chunk.end, score, dense, lexical, found_by
+        chunk.id,
+        chunk.source,
+        chunk.title,
+        chunk.text,
+        chunk.start,
+        chunk.end,
+        score,
+        similarity,
+        lexical,
+        found_by,
+        sentences,
     )
 
 

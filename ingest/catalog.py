@@ -8,7 +8,7 @@ record of truth that the dense and lexical indexes are repaired against.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +37,10 @@ CREATE TABLE IF NOT EXISTS chunks (
     terms TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source, number);
+CREATE TABLE IF NOT EXISTS vectors (
+    chunk_id TEXT PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+    data BLOB NOT NULL
+);
 """
 
 
@@ -132,6 +136,31 @@ class Catalog:
             self._db.executemany("UPDATE chunks SET terms = ? WHERE id = ?", [(t, i) for i, t in terms])
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('terms_version', ?)", (version,))
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, bytes]:
+        """Encoded chunk and sentence vectors (ingest.passage_vectors) of those `ids` that have them."""
+        found: dict[str, bytes] = {}
+        try:
+            for start in range(0, len(ids), 500):
+                batch = list(ids[start : start + 500])
+                marks = ",".join("?" * len(batch))
+                query = f"SELECT chunk_id, data FROM vectors WHERE chunk_id IN ({marks})"
+                found.update(self._db.execute(query, batch))
+        except sqlite3.OperationalError:  # a read-only manifest written before the table existed
+            return {}
+        return found
+
+    def chunks_without_vectors(self) -> list[str]:
+        """Ids of chunks that have no vectors row yet (indexed without the model, or before rows existed)."""
+        query = "SELECT c.id FROM chunks c LEFT JOIN vectors v ON v.chunk_id = c.id WHERE v.chunk_id IS NULL"
+        return [row[0] for row in self._db.execute(query)]
+
+    def set_vectors(self, vectors: Iterable[tuple[str, bytes]], meta: dict[str, str] | None = None) -> None:
+        """Store vectors rows for existing chunks (and record `meta`) in one transaction."""
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO vectors (chunk_id, data) VALUES (?, ?)", list(vectors))
+            if meta:
+                self._db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(meta.items()))
+
     def counts(self) -> tuple[int, int]:
         """(indexed documents, chunks)."""
         documents = self._db.execute("SELECT COUNT(*) FROM files WHERE duplicate_of IS NULL").fetchone()[0]
@@ -145,8 +174,9 @@ class Catalog:
         articles: Sequence[tuple[FileRecord, Article, Sequence[Chunk], Sequence[str]]],
         duplicates: Sequence[FileRecord],
         meta: dict[str, str],
+        vectors: Mapping[str, bytes] | None = None,
     ) -> int:
-        """Apply one ingest's changes in a single transaction; returns the new generation."""
+        """Apply one ingest's changes in a single transaction (with the new chunks' vectors); returns the generation."""
         generation = self.generation() + 1
         with self._db:
             self._db.executemany("DELETE FROM files WHERE source = ?", [(s,) for s in remove])
@@ -157,6 +187,11 @@ class Catalog:
                     "INSERT INTO chunks (id, source, number, start, end, text, terms) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [(c.id, c.source, c.number, c.start, c.end, c.text, t) for c, t in zip(chunks, terms, strict=True)],
                 )
+            new_ids = [c.id for _, _, chunks, _ in articles for c in chunks]
+            self._db.executemany(
+                "INSERT OR REPLACE INTO vectors (chunk_id, data) VALUES (?, ?)",
+                [(i, vectors[i]) for i in new_ids if vectors and i in vectors],
+            )
             for record in duplicates:
                 self._db.execute("DELETE FROM files WHERE source = ?", (record.source,))
                 self._insert_file(record, "")

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from ingest import passage_vectors
 from ingest.analysis import ANALYZER_VERSION
 from ingest.catalog import Catalog, FileRecord
 from ingest.chroma_store import ChromaStore
@@ -35,6 +36,7 @@ from ingest.embedding import (
 from ingest.files import IndexLock, hash_bytes, write_atomic
 from ingest.lexical import LexicalIndex, analyze_fields, decode_terms, encode_terms, live_generation
 from ingest.loading import MAX_FILE_BYTES, SkipFile, is_supported, read_document
+from ingest.passage_vectors import embed_passages
 from ingest.records import Article, Chunk
 from ingest.settings import Settings
 
@@ -242,7 +244,9 @@ class _Sync:
         self.model_id = self.model.model_id
         self.catalog = Catalog(self.index_dir / MANIFEST)
         self.meta = self.catalog.meta()
-        self._terms_current = self.meta.get("terms_version") == ANALYZER_VERSION or self.catalog.counts()[1] == 0
+        empty = self.catalog.counts()[1] == 0
+        self._terms_current = self.meta.get("terms_version") == ANALYZER_VERSION or empty
+        self._vectors_current = self.meta.get("vectors") == passage_vectors.VERSION or empty
         self._embedder_factory = embedder_factory
         self._embedder: Embedder | None = None
         self._embedder_error: str | None = None
@@ -289,6 +293,8 @@ class _Sync:
         if not has_changes and not repair_dense:
             if lexical_stale and known:
                 self._rebuild_lexical(self.catalog.generation())
+            if known and self.meta.get("dense") == "1" and not self._vectors_current:
+                self._complete_vectors()
             return self._report(plan, skipped, embedded=0, reused=0, repaired=False)
 
         if plan.to_index:
@@ -300,7 +306,7 @@ class _Sync:
             s for s in {*plan.to_remove, *plan.to_index, *(d.source for d in plan.new_duplicates)} if s in known
         ]
         old_ids = self.catalog.chunk_ids(old_sources)
-        embedded, reused = self._write_dense(old_ids, prepared)
+        embedded, reused, vectors = self._write_dense(old_ids, prepared)
         remove = [s for s in old_sources if s not in {p.record.source for p in prepared}]
         new_ids = {c.id for p in prepared for c in p.chunks}
         desired = (set(self.catalog.chunk_ids()) - set(old_ids)) | new_ids
@@ -313,10 +319,13 @@ class _Sync:
             [(p.record, p.article, p.chunks, p.terms) for p in prepared],
             plan.new_duplicates,
             self._meta(dense=complete),
+            vectors,
         )
         self._rebuild_lexical(generation)
         self.store().set_metadata(self._collection_metadata())
         (self.index_dir / PENDING).unlink(missing_ok=True)
+        if complete and not self._vectors_current:
+            self._complete_vectors()
         done_plan = plan.after_failures({s.path for s in failed})
         return self._report(done_plan, skipped, embedded=embedded, reused=reused, repaired=repaired)
 
@@ -396,27 +405,44 @@ class _Sync:
             prepared.append(_Prepared(record, article, chunks, terms))
         return prepared, tuple(failed)
 
-    def _write_dense(self, old_ids: Sequence[str], prepared: Sequence[_Prepared]) -> tuple[int, int]:
-        """Delete the old vectors, add the new ones (reusing vectors of identical chunk text)."""
+    def _write_dense(self, old_ids: Sequence[str], prepared: Sequence[_Prepared]) -> tuple[int, int, dict[str, bytes]]:
+        """Delete the old vectors, add the new ones (reusing vectors of identical chunk text).
+
+        Returns the chunks embedded, those reused, and the new chunks' encoded passage vectors.
+        """
         store = self.store()
         new_chunks = [c for p in prepared for c in p.chunks]
         embedder = self.embedder() if new_chunks else self._embedder
         reuse: dict[str, np.ndarray] = {}
+        rows: dict[str, bytes] = {}
         if embedder is not None and old_ids and new_chunks:
             vectors = store.embeddings(old_ids)
-            reuse = {c.text: vectors[c.id] for c in self.catalog.chunks(old_ids) if c.id in vectors}
+            old_chunks = list(self.catalog.chunks(old_ids))
+            reuse = {c.text: vectors[c.id] for c in old_chunks if c.id in vectors}
+            stored_rows = self.catalog.vectors(old_ids)
+            rows = {c.text: stored_rows[c.id] for c in old_chunks if c.id in stored_rows}
         store.delete(old_ids)
         if embedder is None:
-            return 0, 0
-        return self._add_vectors(new_chunks, reuse, embedder)
+            return 0, 0, {}
+        return self._add_vectors(new_chunks, reuse, embedder, rows)
 
     def _add_vectors(
-        self, chunks: Sequence[Chunk], reuse: dict[str, np.ndarray], embedder: Embedder
-    ) -> tuple[int, int]:
+        self,
+        chunks: Sequence[Chunk],
+        reuse: dict[str, np.ndarray],
+        embedder: Embedder,
+        rows: Mapping[str, bytes] | None = None,
+    ) -> tuple[int, int, dict[str, bytes]]:
+        """Add chunk vectors to Chroma and make each chunk's passage vectors (reused by text when given)."""
         store = self.store()
+        rows = rows or {}
+        encoded = {c.id: rows[c.text] for c in chunks if c.text in rows}
         reused = [c for c in chunks if c.text in reuse]
         if reused:
             store.add([c.id for c in reused], np.stack([reuse[c.text] for c in reused]), *_payload(reused))
+            lacking = [c for c in reused if c.id not in encoded]
+            if lacking:
+                encoded.update(self._passage_rows(lacking, np.stack([reuse[c.text] for c in lacking]), embedder))
         fresh = [c for c in chunks if c.text not in reuse]
         bar = _progress_bar(len(fresh), self.progress)
         try:
@@ -424,10 +450,17 @@ class _Sync:
                 group = fresh[start : start + EMBED_GROUP]
                 vectors = embedder.embed_documents([c.text for c in group], batch_size=self.settings.batch_size)
                 store.add([c.id for c in group], vectors, *_payload(group))
+                encoded.update(self._passage_rows(group, vectors, embedder))
                 bar.update(len(group))
         finally:
             bar.close()
-        return len(fresh), len(reused)
+        return len(fresh), len(reused), encoded
+
+    def _passage_rows(self, chunks: Sequence[Chunk], vectors: np.ndarray, embedder: Embedder) -> dict[str, bytes]:
+        if not chunks:
+            return {}
+        passages = embed_passages(chunks, vectors, embedder, self.settings.batch_size)
+        return {c.id: passage_vectors.encode(p) for c, p in zip(chunks, passages, strict=True)}
 
     def _reconcile_dense(self, desired: set[str]) -> tuple[bool, bool]:
         """Make Chroma hold exactly `desired`; returns (anything repaired, dense part complete)."""
@@ -439,13 +472,39 @@ class _Sync:
             store.delete(sorted(extra))
         embedder = self.embedder() if missing else self._embedder
         if missing and embedder is not None:
-            self._add_vectors(list(self.catalog.chunks(sorted(missing))), {}, embedder)
+            chunks = list(self.catalog.chunks(sorted(missing)))
+            _, _, rows = self._add_vectors(chunks, {}, embedder, self._rows_by_text(chunks))
+            self.catalog.set_vectors(rows.items())
         repaired = bool(extra or missing)
         if repaired:
             logger.info(
                 "repaired the dense index: %d stale vectors removed, %d missing added", len(extra), len(missing)
             )
         return repaired, not missing or embedder is not None
+
+    def _rows_by_text(self, chunks: Sequence[Chunk]) -> dict[str, bytes]:
+        stored = self.catalog.vectors([c.id for c in chunks])
+        return {c.text: stored[c.id] for c in chunks if c.id in stored}
+
+    def _complete_vectors(self) -> None:
+        """Passage vectors for chunks that lack them (an index built before they were kept)."""
+        missing = self.catalog.chunks_without_vectors()
+        embedder = self.embedder() if missing else self._embedder
+        if missing and embedder is None:
+            return
+        if missing and embedder is not None:
+            chunks = list(self.catalog.chunks(missing))
+            stored = self.store().embeddings(missing)
+            absent = [c for c in chunks if c.id not in stored]
+            if absent:
+                vectors = embedder.embed_documents([c.text for c in absent], batch_size=self.settings.batch_size)
+                stored.update(zip([c.id for c in absent], vectors, strict=True))
+            rows = self._passage_rows(chunks, np.stack([stored[c.id] for c in chunks]), embedder)
+            self.catalog.set_vectors(rows.items(), {"vectors": passage_vectors.VERSION})
+            logger.info("added passage vectors to %d chunks", len(chunks))
+        else:
+            self.catalog.set_meta({"vectors": passage_vectors.VERSION})
+        self._vectors_current = True
 
     def _rebuild_lexical(self, generation: int) -> None:
         """Build the BM25 index of every chunk from the terms kept in the manifest (analyzing only what lacks them)."""
@@ -475,6 +534,7 @@ class _Sync:
             "chunk_overlap_sentences": str(self.settings.chunk_overlap_sentences),
             "dense": "1" if dense else "0",
             **({"terms_version": ANALYZER_VERSION} if self._terms_current else {}),
+            "vectors": passage_vectors.VERSION if dense and self._vectors_current else "",
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         if embedder is not None:
