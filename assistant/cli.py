@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     _index_option(ingest)
     ingest.add_argument(
         "--model",
-        help="embedding model: hub id, local path or 'fast' (env ASSISTANT_EMBEDDING_MODEL; default BAAI/bge-m3)",
+        help="embedding model: 'bundled', 'bge-m3', 'fast', a hub id or a local path "
+        "(env ASSISTANT_EMBEDDING_MODEL; default bundled)",
     )
     ingest.add_argument("--rebuild", action="store_true", help="delete the index and build it from scratch")
     ingest.add_argument(
@@ -98,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--docs", type=Path, metavar="DIR", help="documents folder (env ASSISTANT_DOCS_DIR; default seeds/)"
     )
     _index_option(chat)
-    chat.add_argument("--model", help="embedding model (env ASSISTANT_EMBEDDING_MODEL; default BAAI/bge-m3)")
+    chat.add_argument("--model", help="embedding model (env ASSISTANT_EMBEDDING_MODEL; default bundled)")
     chat.add_argument("--llm", help="LangChain chat model, provider:model or hf:<id or path> (env ASSISTANT_LLM)")
 
     status = commands.add_parser("status", help="show what the index holds", description="Show what the index holds.")

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from assistant.extractive import abstain, extract_answer
-from assistant.followup import History, llm_rewrite, rule_rewrite
+from assistant.followup import History, llm_rewrite, rule_standalone
 from assistant.generation import generate_answer
 from assistant.llm import LLMUnavailableError, build_chat_model
 from assistant.phrases import phrase
@@ -99,8 +99,20 @@ class Assistant:
             yield Answer(phrase("empty_question", language), language, True, self.mode, (), "", "")
             return
         model = self.chat_model if use_llm else None
-        standalone = self._standalone(question, history, model)
-        retrieval = self.retriever.retrieve(standalone, k, sources)
+        retrievals: dict[str, Retrieval] = {}
+
+        def retrieve(text: str) -> Retrieval:
+            if text not in retrievals:
+                retrievals[text] = self.retriever.retrieve(text, k, sources)
+            return retrievals[text]
+
+        def answerable_alone(text: str) -> bool:
+            found = retrieve(text)
+            passages = found.passages
+            return bool(passages) and not extract_answer(text, passages, embedder=self.retriever.embedder).abstained
+
+        standalone = self._standalone(question, history, model, answerable_alone)
+        retrieval = retrieve(standalone)
         note = _note(retrieval, language)
         if not retrieval.passages:
             yield abstain(language, self._mode(model), note, standalone)
@@ -127,11 +139,17 @@ class Assistant:
                     embedder=self.retriever.embedder,
                     mode="extractive-fallback",
                     note=note,
+                    language=language,
                 )
                 yield answer
                 return
         answer = extract_answer(
-            standalone, retrieval.passages, embedder=self.retriever.embedder, mode=self._mode(None), note=note
+            standalone,
+            retrieval.passages,
+            embedder=self.retriever.embedder,
+            mode=self._mode(None),
+            note=note,
+            language=language,
         )
         yield answer.text
         yield answer
@@ -141,12 +159,18 @@ class Assistant:
             return "llm"
         return "extractive" if self.retriever.dense else "lexical-only"
 
-    def _standalone(self, question: str, history: History | None, model: Any | None) -> str:
+    def _standalone(
+        self, question: str, history: History | None, model: Any | None, answerable_alone: Callable[[str], bool]
+    ) -> str:
         if not history:
             return question
+
+        def by_rule() -> str:
+            return rule_standalone(question, history, answerable_alone, self.settings.follow_ups)
+
         if model is not None:
-            return llm_rewrite(model, question, history, self.settings.llm_timeout)
-        return rule_rewrite(question, history)
+            return llm_rewrite(model, question, history, self.settings.llm_timeout, by_rule)
+        return by_rule()
 
 
 def _clean_question(question: str) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from assistant.followup import FOLLOW_UPS, FollowUps
 from assistant.fusion import CROSS_LEXICAL_WEIGHT, LEXICAL_WEIGHT, SENTENCE_WEIGHT
 from ingest.settings import Settings
 
@@ -31,6 +32,9 @@ class AssistantSettings:
     """The same share across languages, e.g. an English question over Arabic text (ASSISTANT_CROSS_LEXICAL_WEIGHT)."""
     sentence_weight: float = SENTENCE_WEIGHT
     """Share of the best sentence's similarity in a passage's dense score, 0..1 (ASSISTANT_SENTENCE_WEIGHT)."""
+    follow_ups: FollowUps = "auto"
+    """How a question uses the earlier ones without an LLM: "auto" (joined when it refers back and cannot
+    stand alone), "off" (each question alone) or "always" (ASSISTANT_FOLLOW_UPS)."""
     rerank: bool = False
     """Rerank fused candidates with a cross-encoder (ASSISTANT_RERANK=1, --rerank)."""
     reranker_model: str = DEFAULT_RERANKER
@@ -56,13 +60,14 @@ class AssistantSettings:
         return replace(cls(index=index), **values)
 
 
-_ENVIRONMENT: dict[str, tuple[str, type]] = {
+_ENVIRONMENT: dict[str, tuple[str, object]] = {
     "k": ("ASSISTANT_K", int),
     "dense_depth": ("ASSISTANT_DENSE_DEPTH", int),
     "lexical_depth": ("ASSISTANT_LEXICAL_DEPTH", int),
     "lexical_weight": ("ASSISTANT_LEXICAL_WEIGHT", float),
     "cross_lexical_weight": ("ASSISTANT_CROSS_LEXICAL_WEIGHT", float),
     "sentence_weight": ("ASSISTANT_SENTENCE_WEIGHT", float),
+    "follow_ups": ("ASSISTANT_FOLLOW_UPS", FollowUps),
     "rerank": ("ASSISTANT_RERANK", bool),
     "reranker_model": ("ASSISTANT_RERANKER_MODEL", str),
     "llm": ("ASSISTANT_LLM", str),
@@ -70,13 +75,17 @@ _ENVIRONMENT: dict[str, tuple[str, type]] = {
 }
 
 
-def _convert(kind: type, value: str, variable: str) -> Any:
+def _convert(kind: object, value: str, variable: str) -> Any:
+    if kind is FollowUps:
+        if value not in FOLLOW_UPS:
+            raise ValueError(f"{variable} must be one of {', '.join(FOLLOW_UPS)}, not {value!r}")
+        return value
     if kind is bool:
         return value.strip().lower() in {"1", "true", "yes", "on"}
     if kind is str:
         return value
     try:
-        number = kind(value)
+        number = int(value) if kind is int else float(value)
     except ValueError as error:
         raise ValueError(f"{variable} must be a number, not {value!r}") from error
     if variable.endswith("_WEIGHT"):

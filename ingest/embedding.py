@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -133,8 +135,38 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        vector = self._model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)
+        with _torch_threads(QUERY_THREADS if self.device == "cpu" else 0):
+            vector = self._model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)
         return np.asarray(vector, dtype=np.float32).reshape(-1)
+
+
+QUERY_THREADS = 1
+"""Torch threads for one question on a CPU: a single short text gains nothing from a second thread, and
+on a busy 2-core machine the second one made encoding jump to hundreds of ms (docs/answers.md)."""
+_THREADS = threading.Lock()
+_active = [0, 0]  # questions being encoded now, torch threads to restore when the last one ends
+
+
+@contextmanager
+def _torch_threads(count: int) -> Iterator[None]:
+    """Run the block with `count` torch threads (0: leave them as they are); concurrent blocks share the setting."""
+    if count <= 0:
+        yield
+        return
+    import torch
+
+    with _THREADS:
+        if _active[0] == 0:
+            _active[1] = torch.get_num_threads()
+            torch.set_num_threads(count)
+        _active[0] += 1
+    try:
+        yield
+    finally:
+        with _THREADS:
+            _active[0] -= 1
+            if _active[0] == 0:
+                torch.set_num_threads(_active[1])
 
 
 _APPROX_TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
