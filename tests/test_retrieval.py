@@ -117,7 +117,7 @@ def test_fusion_weights_come_from_settings(seed_index: AssistantSettings) -> Non
     assert lexical_first._lexical is not None
     assert passages[0].chunk_id == lexical_first._lexical.search(question, 1)[0].chunk_id
     lexical_first.close()
-    with pytest.raises(ValueError, match="ASSISTANT_K must be positive"):
+    with pytest.raises(ValueError, match="ASSISTANT_K must be a whole number from 1 to 50"):
         AssistantSettings.from_env({"ASSISTANT_K": "0"})
 
 
