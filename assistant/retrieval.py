@@ -17,7 +17,8 @@ from ingest.chroma_store import ChromaStore
 from ingest.embedding import Embedder, EmbeddingUnavailableError, resolve_model
 from ingest.indexing import LEXICAL_DIR, MANIFEST, PENDING, check_model, load_embedder, open_dense_store
 from ingest.lexical import LexicalIndex
-from ingest.records import Chunk
+from ingest.records import Article, Chunk
+from ingest.redaction import strip_userinfo
 from ingest.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -140,6 +141,10 @@ class Retriever:
         article = self._catalog.article(source)
         return article.text if article else None
 
+    def article(self, source: str) -> Article | None:
+        """An indexed article as it is now (cleaned text and content hash)."""
+        return self._catalog.article(source)
+
     def retrieve(self, question: str, k: int | None = None, sources: Sequence[str] | None = None) -> Retrieval:
         """The `k` best passages for `question`, optionally only from `sources`."""
         self.refresh()
@@ -157,7 +162,7 @@ class Retriever:
                 logger.warning("dense search failed, answering from the lexical index: %s", error)
                 self._store = None  # reconnect on the next question
                 dense = False
-                where = self.settings.index.chroma_url or "the index"
+                where = strip_userinfo(self.settings.index.chroma_url) or "the index"
                 note = f"{note} The vector store ({where}) did not answer: lexical search only for this answer.".strip()
         # Lexical first: equal fused scores keep list order, and a lexical-only hit at rank r ties a
         # dense-only hit at rank r. Measured on ARCD with the only real model here, this order raised
@@ -171,8 +176,9 @@ class Retriever:
         candidates = [cid for cid, _ in fused[:depth]]
         fused_score = dict(fused)
         chunks = {c.id: c for c in self._catalog.chunks(candidates)}
+        hashes = self._catalog.hashes({c.source for c in chunks.values()})
         passages = [
-            _passage(chunks[cid], fused_score[cid], dense_hits.get(cid), lexical_hits.get(cid))
+            _passage(chunks[cid], fused_score[cid], dense_hits.get(cid), lexical_hits.get(cid), hashes)
             for cid in candidates
             if cid in chunks  # a vector added by an ingest that has not committed yet is not an answer
         ]
@@ -194,10 +200,20 @@ class Retriever:
         return {hit.chunk_id: hit.similarity for hit in hits}
 
 
-def _passage(chunk: Chunk, score: float, dense: float | None, lexical: float | None) -> Passage:
+def _passage(chunk: Chunk, score: float, dense: float | None, lexical: float | None, hashes: dict[str, str]) -> Passage:
     found_by = tuple(name for name, value in (("dense", dense), ("lexical", lexical)) if value is not None)
     return Passage(
-        chunk.id, chunk.source, chunk.title, chunk.text, chunk.start, chunk.end, score, dense, lexical, found_by
+        chunk.id,
+        chunk.source,
+        chunk.title,
+        chunk.text,
+        chunk.start,
+        chunk.end,
+        score,
+        dense,
+        lexical,
+        found_by,
+        hashes.get(chunk.source, ""),
     )
 
 
