@@ -122,13 +122,10 @@ def format_status(assistant: Assistant, writer: WriterState | None = None) -> st
 
 
 def describe_writer(state: WriterState) -> str:
-    """The writer's phase in words."""
+    """The writer's phase in words (for the status panel)."""
     if state.phase == "queued":
-        holder = f" (process {state.waiting_for})" if state.waiting_for else ""
-        return f"queued: another ingest{holder} is writing; ours runs as soon as it finishes"
-    if state.phase == "indexing":
-        return "indexing"
-    return "idle"
+        return "queued: another ingest is writing to the index"
+    return state.phase
 
 
 def format_report(report: SyncReport, uploads: Sequence[SavedUpload] = ()) -> str:
@@ -267,7 +264,11 @@ def create_app(
         last = ""
         while outcome is None:
             state = writer.state()
-            phase = "Indexing…" if state.phase == "indexing" else f"Queued — {describe_writer(state)}."
+            phase = (
+                "Indexing…"
+                if state.phase == "indexing"
+                else "Queued: another ingest is writing to the index; this one runs as soon as it finishes."
+            )
             if phase != last:
                 views.forget()
                 view = views.current()

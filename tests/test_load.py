@@ -9,7 +9,6 @@ docs/reliability.md (`--reliability-report`).
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import threading
 import time
@@ -24,20 +23,14 @@ import pytest
 from assistant.service import Assistant
 from assistant.settings import AssistantSettings
 from ingest.declarations import read_environment
-from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, build_lexical_seed_index
+from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, build_lexical_seed_index, serve_app
+from tests.corpus import SEED_QUESTIONS
 from tests.fake_llm import FakeOpenAIServer
 
 LATENCY = 2.0
 BROWSER_TARGET = 6.0
 """Seconds within which six browser sessions asking at once must all see their answers."""
-QUESTIONS = [
-    "ما مدة الرسالة الصوتية الجديدة للبغدادي؟",
-    "كم عدد أفراد تنظيم داعش بحسب تقديرات الأمم المتحدة؟",
-    "كم كانت مدة التسجيل الصوتي لأبي الحسن المهاجر؟",
-    "من هو لاهور طالباني؟",
-    "بماذا هدد المهاجر نيوزيلندا؟",
-    "ماذا حدث في تفجير منبج؟",
-]
+QUESTIONS = SEED_QUESTIONS
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +58,7 @@ class LLMApp:
 
 @pytest.fixture(scope="module")
 def llm_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LLMApp]:
-    from assistant.ui import create_app, launch
+    from assistant.ui import create_app
 
     try:
         import langchain_openai  # noqa: F401
@@ -87,13 +80,10 @@ def llm_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LLMApp]:
         )
         assistant = Assistant.from_settings(settings)
         app = create_app(assistant)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        launch(app, "127.0.0.1", port, None, block=False)
+        url = serve_app(app)
         try:
             top = {q: assistant.retriever.retrieve(q).passages[0].source for q in QUESTIONS}
-            yield LLMApp(f"http://127.0.0.1:{port}/", server, settings, top)
+            yield LLMApp(url, server, settings, top)
         finally:
             app.close()
             assistant.close()

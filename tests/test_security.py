@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from assistant.cli import exposure_warning, parse_auth
 from assistant.llm import redact
 from assistant.service import Assistant
 from assistant.settings import AssistantSettings
-from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, ROOT
+from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, ROOT, free_port, serve_app
 
 QUESTION = "ما مدة الرسالة الصوتية الجديدة للبغدادي؟"
 HOSTILE_REPLY = (
@@ -27,14 +26,10 @@ HOSTILE_REPLY = (
 
 
 def serve(assistant: Assistant, auth: tuple[str, str] | None = None) -> tuple[Any, str]:
-    from assistant.ui import create_app, launch
+    from assistant.ui import create_app
 
     app = create_app(assistant)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    launch(app, "127.0.0.1", port, auth, block=False)
-    return app, f"http://127.0.0.1:{port}/"
+    return app, serve_app(app, auth)
 
 
 @pytest.mark.reliability("wrong credentials are rejected")
@@ -116,9 +111,7 @@ def test_secrets_never_reach_messages_or_logs(
         "HF_HUB_OFFLINE": "1",
         "ASSISTANT_AUTH": "admin:hunter2-password",
     }
-    with socket.socket() as sock:  # the OpenAI-compatible server is down
-        sock.bind(("127.0.0.1", 0))
-        environment["OPENAI_BASE_URL"] = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    environment["OPENAI_BASE_URL"] = f"http://127.0.0.1:{free_port()}/v1"  # the OpenAI-compatible server is down
     result = subprocess.run(
         [
             sys.executable,
@@ -180,10 +173,7 @@ def test_url_passwords_never_reach_notes_errors_logs_or_json(
     from assistant.cli import main
     from ingest.indexing import sync
 
-    with socket.socket() as sock:  # a port nothing listens on: the Chroma server is down
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    url = f"http://reader:{PASSWORD}@127.0.0.1:{port}"
+    url = f"http://reader:{PASSWORD}@127.0.0.1:{free_port()}"  # the Chroma server is down
     local = AssistantSettings.from_env({}, docs_dir=docs, index_dir=tmp_path / "index", embedding_model=str(tiny_model))
     sync(local.index)
     remote = AssistantSettings.from_env(

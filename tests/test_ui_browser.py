@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,8 @@ from assistant.service import Assistant
 from assistant.settings import AssistantSettings
 from ingest.files import IndexLock
 from ingest.indexing import index_status, sync
-from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, ROOT, build_lexical_seed_index
+from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, ROOT, build_lexical_seed_index, serve_app
+from tests.corpus import SEED_QUESTIONS
 
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -44,12 +44,6 @@ HOSTILE_ARTICLE = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Served:
     """The chat served in-process on 127.0.0.1 over its own lexical-only copy of the seeds."""
@@ -65,13 +59,11 @@ class Served:
 
 
 def serve(root: Path, refresh_seconds: float = 5.0) -> Served:
-    from assistant.ui import create_app, launch
+    from assistant.ui import create_app
 
     assistant = Assistant.from_settings(build_lexical_seed_index(root))
     app = create_app(assistant, refresh_seconds=refresh_seconds)
-    port = free_port()
-    launch(app, "127.0.0.1", port, None, block=False)
-    return Served(f"http://127.0.0.1:{port}/", assistant.settings, app, assistant)
+    return Served(serve_app(app), assistant.settings, app, assistant)
 
 
 @pytest.fixture(scope="module")
@@ -250,16 +242,7 @@ def test_api_answers_eight_questions_in_parallel(app_url: str) -> None:
     from gradio_client import Client
 
     client = Client(app_url, verbose=False)
-    questions = [
-        "ما مدة الرسالة الصوتية الجديدة للبغدادي؟",
-        "كم عدد أفراد تنظيم داعش بحسب تقديرات الأمم المتحدة؟",
-        "كم كانت مدة التسجيل الصوتي لأبي الحسن المهاجر؟",
-        "من هو لاهور طالباني؟",
-        "بماذا هدد المهاجر نيوزيلندا؟",
-        "ماذا حدث في تفجير منبج؟",
-        "What is the capital of Japan?",
-        "ما هي عاصمة اليابان؟",
-    ]
+    questions = [*SEED_QUESTIONS, "What is the capital of Japan?", "ما هي عاصمة اليابان؟"]
     lock = threading.Lock()
     seen: list[str] = []
 
