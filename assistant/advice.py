@@ -14,7 +14,7 @@ from assistant.records import Language
 from assistant.retrieval import IndexMissingError
 from ingest.declarations import SettingError
 from ingest.embedding import EmbeddingUnavailableError
-from ingest.indexing import ModelMismatchError
+from ingest.indexing import ModelMismatchError, NoDocumentsError
 from ingest.redaction import redact
 from ingest.uploads import DocumentsFolderMissingError
 
@@ -23,8 +23,10 @@ def advise(error: BaseException, language: Language = "en", secrets: Iterable[st
     """One or two sentences for a chat user about `error`, in `language`."""
     if isinstance(error, SettingError):  # the request itself: say what is allowed
         return phrase("error_request", language, reason=redact(str(error), secrets))
-    if isinstance(error, DocumentsFolderMissingError):
+    if isinstance(error, DocumentsFolderMissingError):  # an upload
         return phrase("error_documents_missing", language)
+    if isinstance(error, NoDocumentsError):  # an ingest of the documents folder
+        return phrase("error_documents_missing_ingest", language)
     if isinstance(error, IndexMissingError):
         return phrase("error_index_missing", language)
     if isinstance(error, ModelMismatchError | EmbeddingUnavailableError):

@@ -48,24 +48,37 @@ def environment_secrets(environ: Mapping[str, str] | None = None) -> set[str]:
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """`text` with URL userinfo, `secrets`, credential-named environment values and key shapes replaced by ***."""
-    text = strip_userinfo(text)
-    known = {s for s in (*secrets, *_registered(), *environment_secrets()) if len(s) >= MIN_SECRET_CHARS}
-    for secret in sorted(known, key=len, reverse=True):  # longest first: "user:password" before "password"
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return _SECRET_SHAPES.sub(MASK, text)
+    return _redact(text, _known(secrets))
 
 
 def redact_data(data: Any, secrets: Iterable[str] = ()) -> Any:
     """A JSON-ready structure with every string in it redacted (a new structure; `data` is not changed)."""
-    secrets = tuple(secrets)
-    if isinstance(data, str):
-        return redact(data, secrets)
-    if isinstance(data, Mapping):
-        return {key: redact_data(value, secrets) for key, value in data.items()}
-    if isinstance(data, list | tuple):
-        return [redact_data(value, secrets) for value in data]
-    return data
+    known = _known(secrets)
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return _redact(value, known)
+        if isinstance(value, Mapping):
+            return {key: walk(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [walk(item) for item in value]
+        return value
+
+    return walk(data)
+
+
+def _known(secrets: Iterable[str]) -> list[str]:
+    """Every secret to replace, longest first ("user:password" before "password")."""
+    found = {s for s in (*secrets, *_registered(), *environment_secrets()) if len(s) >= MIN_SECRET_CHARS}
+    return sorted(found, key=len, reverse=True)
+
+
+def _redact(text: str, known: list[str]) -> str:
+    text = strip_userinfo(text)
+    for secret in known:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return _SECRET_SHAPES.sub(MASK, text)
 
 
 _lock = threading.Lock()

@@ -98,7 +98,10 @@ def llm_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LLMApp]:
 def test_fifty_api_sessions_with_a_slow_llm(llm_app: LLMApp, record_property: Callable[[str, object], None]) -> None:
     from gradio_client import Client
 
-    clients = list(ThreadPoolExecutor(max_workers=10).map(lambda _: Client(llm_app.url, verbose=False), range(50)))
+    def connect(_: int) -> Any:  # httpx's 5 s default is too short for 50 joins on a loaded 2-core machine
+        return Client(llm_app.url, verbose=False, httpx_kwargs={"timeout": 120})
+
+    clients = list(ThreadPoolExecutor(max_workers=10).map(connect, range(50)))
     together = threading.Barrier(50)
 
     def session(number: int) -> tuple[float, dict[str, Any]]:
