@@ -20,7 +20,8 @@ from ingest.chroma_store import ChromaStore
 from ingest.embedding import Embedder, EmbeddingUnavailableError, resolve_model
 from ingest.indexing import LEXICAL_DIR, MANIFEST, PENDING, check_model, load_embedder, open_dense_store
 from ingest.lexical import LexicalIndex
-from ingest.records import Chunk
+from ingest.records import Article, Chunk
+from ingest.redaction import strip_userinfo
 from ingest.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -131,6 +132,10 @@ class Retriever:
         article = self._catalog.article(source)
         return article.text if article else None
 
+    def article(self, source: str) -> Article | None:
+        """An indexed article as it is now (cleaned text and content hash)."""
+        return self._catalog.article(source)
+
     def retrieve(self, question: str, k: int | None = None, sources: Sequence[str] | None = None) -> Retrieval:
         """The `k` best passages for `question`, optionally only from `sources`."""
         self.refresh()
@@ -150,7 +155,7 @@ class Retriever:
                 logger.warning("dense search failed, answering from the lexical index: %s", error)
                 self._store = None  # reconnect on the next question
                 dense, query = False, None
-                where = self.settings.index.chroma_url or "the index"
+                where = strip_userinfo(self.settings.index.chroma_url) or "the index"
                 note = f"{note} The vector store ({where}) did not answer: lexical search only for this answer.".strip()
         candidates = list(dict.fromkeys([*lexical_hits, *dense_hits]))  # lexical first: ties keep this order
         evidence = self._dense_evidence(query, candidates) if query is not None else {}
@@ -169,8 +174,11 @@ class Retriever:
         selected = [cid for cid, _ in fused[:depth]]
         fused_score = dict(fused)
         chunks = {c.id: c for c in self._catalog.chunks(selected)}
+        hashes = self._catalog.hashes({c.source for c in chunks.values()})
         passages = [
-            _passage(chunks[cid], fused_score[cid], evidence.get(cid), dense_hits.get(cid), lexical_hits.get(cid))
+            _passage(
+                chunks[cid], fused_score[cid], evidence.get(cid), dense_hits.get(cid), lexical_hits.get(cid), hashes
+            )
             for cid in selected
             if cid in chunks  # a vector added by an ingest that has not committed yet is not an answer
         ]
@@ -195,7 +203,12 @@ class Retriever:
 
 
 def _passage(
-    chunk: Chunk, score: float, evidence: DenseEvidence | None, dense: float | None, lexical: float | None
+    chunk: Chunk,
+    score: float,
+    evidence: DenseEvidence | None,
+    dense: float | None,
+    lexical: float | None,
+    hashes: dict[str, str],
 ) -> Passage:
     found_by = tuple(name for name, value in (("dense", dense), ("lexical", lexical)) if value is not None)
     similarity = evidence.chunk if evidence is not None else dense
@@ -212,6 +225,7 @@ def _passage(
         lexical,
         found_by,
         sentences,
+        hashes.get(chunk.source, ""),
     )
 
 

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from assistant.extractive import abstain, extract_answer
-from assistant.followup import History, llm_rewrite, rule_standalone
+from assistant.followup import FollowUps, History, llm_rewrite, rule_standalone
 from assistant.generation import generate_answer
 from assistant.llm import LLMUnavailableError, build_chat_model
 from assistant.phrases import phrase
 from assistant.records import Answer, Language, Mode
 from assistant.reranking import Reranker
 from assistant.retrieval import Retrieval, Retriever
-from assistant.settings import AssistantSettings
+from assistant.settings import AssistantSettings, check_k, check_sources
 from ingest.analysis import detect_language
+from ingest.declarations import SettingError
 from ingest.embedding import Embedder
 from ingest.indexing import load_embedder
+from ingest.redaction import protect_logs
 from ingest.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -50,6 +53,7 @@ class Assistant:
         `chat_model` (any LangChain chat model) overrides `settings.llm`.
         """
         settings = settings or AssistantSettings.from_env()
+        protect_logs(settings.secrets())
         reranker = Reranker(settings.reranker_model, settings.index.device) if settings.rerank else None
         retriever = Retriever.open(settings, embedder_factory=embedder_factory, reranker=reranker)
         if chat_model is None and settings.llm:
@@ -92,8 +96,12 @@ class Assistant:
         sources: Sequence[str] | None = None,
         use_llm: bool = True,
     ) -> Iterator[str | Answer]:
-        """Text as it is produced, then the final Answer (whose text is authoritative)."""
-        question = _clean_question(question)
+        """Text as it is produced, then the final Answer (whose text is authoritative).
+
+        Raises SettingError (a ValueError) for a `k` out of bounds or `sources` that are not indexed documents.
+        """
+        k, sources = check_k(k), self._known_sources(check_sources(sources))
+        question = clean_question(question)
         language = detect_language(question)
         if not question:
             yield Answer(phrase("empty_question", language), language, True, self.mode, (), "", "")
@@ -154,6 +162,16 @@ class Assistant:
         yield answer.text
         yield answer
 
+    def _known_sources(self, sources: Sequence[str] | None) -> Sequence[str] | None:
+        if sources:
+            indexed = self.retriever.sources()
+            unknown = sorted(set(sources) - set(indexed))
+            if unknown:
+                close = difflib.get_close_matches(unknown[0], indexed, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else "give paths relative to the documents folder"
+                raise SettingError(f"not an indexed document: {', '.join(map(repr, unknown))}; {hint}")
+        return sources
+
     def _mode(self, model: Any | None) -> Mode:
         if model is not None:
             return "llm"
@@ -166,14 +184,14 @@ class Assistant:
             return question
 
         def by_rule() -> str:
-            return rule_standalone(question, history, answerable_alone, self.settings.follow_ups)
+            return rule_standalone(question, history, answerable_alone, cast(FollowUps, self.settings.follow_ups))
 
         if model is not None:
             return llm_rewrite(model, question, history, self.settings.llm_timeout, by_rule)
         return by_rule()
 
 
-def _clean_question(question: str) -> str:
+def clean_question(question: str) -> str:
     """Control and bidi-override characters removed, whitespace collapsed, length bounded."""
     question = _CONTROL.sub(" ", _INVISIBLE.sub("", question))
     question = " ".join(question.split())

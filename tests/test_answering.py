@@ -178,7 +178,9 @@ def test_cli_ask_json_is_the_answer(lexical_seed_index: AssistantSettings, capsy
         "end",
         "score",
         "supported",
+        "content_hash",
     }
+    assert data["unsupported"] == []
     assert main(["ask", question, "--index", index, "--model", model]) == 0
     plain = capsys.readouterr().out
     assert "المصادر:" in plain and "[1] 003_0262f053a42b4a37.txt" in plain
