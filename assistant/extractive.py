@@ -68,13 +68,22 @@ def _coverage(
     return 0.6 * words + 0.4 * grams
 
 
-def score_sentences(question: str, passages: Sequence[Passage], embedder: Embedder | None) -> list[ScoredSentence]:
-    """Every sentence of every passage, scored against the question."""
+def score_sentences(
+    question: str, passages: Sequence[Passage], embedder: Embedder | None, asked: str = ""
+) -> list[ScoredSentence]:
+    """Every sentence of every passage, scored against the question.
+
+    `asked` is the follow-up as the person wrote it when `question` joins it to an earlier one: a sentence
+    covers the question when it covers either (the earlier words, perhaps in another language, would
+    otherwise dilute the coverage of a sentence that answers the follow-up itself)."""
     spans = [(i, s, e) for i, p in enumerate(passages) for s, e in sentence_spans(p.text)]
     texts = [passages[i].text[s:e] for i, s, e in spans]
     question_terms = _terms(question)
     sentence_terms = [_terms(text) for text in texts]
     coverages = [_coverage(question_terms, terms) for terms in sentence_terms]
+    if asked and asked != question:
+        asked_terms = _terms(asked)
+        coverages = [max(c, _coverage(asked_terms, terms)) for c, terms in zip(coverages, sentence_terms, strict=True)]
     similarities = _similarities(question, passages, texts, embedder)
     scored = []
     question_language = detect_language(question)
@@ -129,14 +138,16 @@ def extract_answer(
     mode: Mode = "extractive",
     note: str = "",
     language: Language | None = None,
+    asked: str = "",
 ) -> Answer:
     """An answer made of 1-3 retrieved sentences with [n] markers, or an abstention.
 
     `language` is the answer's (the person's question's); by default that of `question`, which may be a
-    standalone form joining an earlier question in another language.
+    standalone form joining an earlier question in another language; `asked` is then the person's own
+    follow-up (see score_sentences).
     """
     language = language or detect_language(question)
-    scored = score_sentences(question, passages, embedder)
+    scored = score_sentences(question, passages, embedder, asked)
     if not scored:
         return abstain(language, mode, note, question)
     ranked = sorted(scored, key=lambda s: -s.score)

@@ -20,7 +20,7 @@ class Passage:
     start: int
     end: int
     score: float
-    """Fused score (reciprocal-rank fusion, or the reranker's score when reranking)."""
+    """Fused score (words and meaning mixed by assistant.fusion, or the reranker's score when reranking)."""
     dense_score: float | None
     """Cosine similarity of the whole chunk to the question (None without vectors)."""
     lexical_score: float | None
