@@ -29,6 +29,11 @@ SAME_LANGUAGE_FLOOR = 0.0
 """A same-language sentence needs at least this similarity, whatever its coverage (when similarities exist)."""
 CROSS_LANGUAGE_SIMILARITY = 0.78
 """Across languages, where words cannot match, the similarity a sentence needs to be an answer."""
+SAME_LANGUAGE_TERMS = 0.0
+CROSS_LANGUAGE_TERMS = 0.0
+"""The latent-term score (retrieval's, Passage.terms_score) that the best sentence's passage needs, per
+question language against the passage's: the sparse head's concepts separate off-topic questions where
+the cosine of e5-small does not (docs/abstention.md)."""
 NEAR_DUPLICATE = 0.7
 KEEP_RELATIVE = 0.6
 """A second or third sentence is kept when it scores at least this share of the best one."""
@@ -46,6 +51,8 @@ class ScoredSentence:
     similarity: float | None
     score: float
     terms: frozenset[str]
+    latent: float | None = None
+    """The latent-term score of the sentence's passage (Passage.terms_score)."""
 
 
 def coverage(question: str, sentence: str) -> float:
@@ -96,7 +103,7 @@ def score_sentences(
             score = 0.8 * cover + 0.2 * rank
         else:
             score = 0.55 * cover + 0.3 * max(similarity, 0.0) + 0.15 * rank
-        scored.append(ScoredSentence(i, start, end, text, cover, similarity, score, terms[0]))
+        scored.append(ScoredSentence(i, start, end, text, cover, similarity, score, terms[0], passages[i].terms_score))
     return scored
 
 
@@ -122,7 +129,11 @@ def is_relevant(best: ScoredSentence, question_language: Language, passage_langu
     """Whether the best sentence is good enough to answer rather than abstain."""
     similarity = best.similarity
     if question_language != passage_language:
+        if best.latent is not None and best.latent < CROSS_LANGUAGE_TERMS:
+            return False
         return best.coverage >= ABSTAIN_BELOW or (similarity is not None and similarity >= CROSS_LANGUAGE_SIMILARITY)
+    if best.latent is not None and best.latent < SAME_LANGUAGE_TERMS:
+        return False
     if similarity is None:
         return best.coverage >= ABSTAIN_BELOW
     return similarity >= SAME_LANGUAGE_FLOOR and (

@@ -31,6 +31,8 @@ class Passage:
     """Similarity of each sentence (ingest.passage_vectors.sentence_spans of `text`) to the question."""
     content_hash: str = ""
     """SHA-256 of the article's file when this passage was retrieved (the manifest's hash)."""
+    terms_score: float | None = None
+    """Dot product of the question's and the passage's latent terms (None without them)."""
 
 
 @dataclass(frozen=True, slots=True)

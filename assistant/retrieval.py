@@ -254,6 +254,7 @@ def _passage(
         found_by,
         sentences,
         hashes.get(chunk.source, ""),
+        evidence.terms if evidence is not None else None,
     )
 
 
