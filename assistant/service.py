@@ -116,7 +116,7 @@ class Assistant:
 
         def topic(asked: Standalone) -> list[str]:
             passages = retrieve(asked).passages
-            return [p.text for p in passages]
+            return [p.text for p in passages if p.source == passages[0].source]
 
         asked = self._standalone(question, history, model, topic)
         retrieval = retrieve(asked)

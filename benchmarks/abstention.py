@@ -2,13 +2,13 @@
 
 The extractive answerer (assistant/extractive.py) answers with the best sentences of the retrieved
 passages, or abstains when the top-scored sentence is not close enough to the question:
-  same language   answer when its similarity to the question reaches SAME_LANGUAGE_FLOOR, its passage's
-                  latent-term score reaches SAME_LANGUAGE_TERMS, and either its coverage (share of the
-                  question's words and character 3-grams found in it) reaches ABSTAIN_BELOW or its
-                  similarity reaches SAME_LANGUAGE_SIMILARITY
+  same language   answer when its similarity to the question reaches SAME_LANGUAGE_FLOOR and either
+                  its coverage (share of the question's words and character 3-grams found in it)
+                  reaches ABSTAIN_BELOW, or its similarity reaches SAME_LANGUAGE_SIMILARITY and its
+                  passage's latent-term score reaches SAME_LANGUAGE_TERMS
   across languages (an English question over Arabic text: words cannot match) answer when the
-                  passage's latent-term score reaches CROSS_LANGUAGE_TERMS and either the coverage reaches
-                  ABSTAIN_BELOW or the similarity reaches CROSS_LANGUAGE_SIMILARITY
+                  coverage reaches ABSTAIN_BELOW, or the similarity reaches CROSS_LANGUAGE_SIMILARITY and
+                  the passage's latent-term score reaches CROSS_LANGUAGE_TERMS
 The similarities come from the passage vectors of the bundled multilingual-e5-small, the latent-term
 scores from its sparse head (the dot product of the question's and the passage's terms, as retrieval
 computes it).
@@ -147,12 +147,10 @@ CROSS_LANGUAGE_TERMS."""
 def answered(pool: Pool, *t: float) -> np.ndarray:
     """What the answerer's rule keeps (does not abstain on) at these thresholds (a Thresholds)."""
     coverage, same, cross, floor, same_terms, cross_terms = t
-    same_language = (
-        (pool.latent >= same_terms)
-        & (pool.similarity >= floor)
-        & ((pool.coverage >= coverage) | (pool.similarity >= same))
+    same_language = (pool.similarity >= floor) & (
+        (pool.coverage >= coverage) | ((pool.similarity >= same) & (pool.latent >= same_terms))
     )
-    across = (pool.latent >= cross_terms) & ((pool.coverage >= coverage) | (pool.similarity >= cross))
+    across = (pool.coverage >= coverage) | ((pool.similarity >= cross) & (pool.latent >= cross_terms))
     return np.where(pool.cross, across, same_language)
 
 
