@@ -93,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="open the web chat",
         description="Index the documents folder if it changed, then serve the web chat (default http://127.0.0.1:7860).",
     )
-    add_setting_options(chat, "host", "port", "auth", "docs_dir", "index_dir", "embedding_model", "llm", "concurrency")
+    add_setting_options(
+        chat, "host", "port", "auth", "docs_dir", "index_dir", "embedding_model", "llm", "concurrency", "mcp"
+    )
 
     status = commands.add_parser("status", help="show what the index holds", description="Show what the index holds.")
     add_setting_options(status, "index_dir")
@@ -330,16 +332,20 @@ def _chat(args: argparse.Namespace, console: Console) -> int:
     assistant = Assistant.from_settings(settings)
     try:
         app = launch(
-            create_app(assistant),
+            create_app(assistant, mcp=settings.mcp),
             settings.host,
             settings.port,
             auth,
             block=False,
             max_threads=max(40, settings.concurrency + 16),
+            mcp=settings.mcp,
         )
     except OSError as error:
         raise OSError(port_busy_message(settings.host, settings.port)) from error
     console.out(f"Open http://{settings.host}:{settings.port} in a browser (Ctrl+C to stop).")
+    if settings.mcp:
+        login = " (HTTP basic auth with the --auth credentials)" if auth else ""
+        console.out(f"MCP tools ask and search: http://{settings.host}:{settings.port}/gradio_api/mcp/{login}")
     app.block_thread()
     return 0
 

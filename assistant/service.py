@@ -6,14 +6,14 @@ import difflib
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from assistant.extractive import abstain, extract_answer
 from assistant.followup import FollowUps, History, llm_rewrite, rule_standalone
 from assistant.generation import generate_answer
 from assistant.llm import LLMUnavailableError, build_chat_model
 from assistant.phrases import phrase
-from assistant.records import Answer, Language, Mode
+from assistant.records import Answer, Language, Mode, Passage
 from assistant.reranking import Reranker
 from assistant.retrieval import Retrieval, Retriever
 from assistant.settings import AssistantSettings, check_k, check_sources
@@ -23,6 +23,9 @@ from ingest.embedding import Embedder
 from ingest.indexing import load_embedder
 from ingest.redaction import protect_logs
 from ingest.settings import Settings
+
+if TYPE_CHECKING:
+    from langchain_core.retrievers import BaseRetriever
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +164,29 @@ class Assistant:
         )
         yield answer.text
         yield answer
+
+    def search(
+        self, question: str, *, k: int | None = None, sources: Sequence[str] | None = None
+    ) -> tuple[Passage, ...]:
+        """The `k` best passages for `question` (hybrid retrieval, one passage per wire story), without an answer.
+
+        Raises SettingError (a ValueError) for a `k` out of bounds or `sources` that are not indexed documents.
+        """
+        k, sources = check_k(k), self._known_sources(check_sources(sources))
+        question = clean_question(question)
+        if not question:
+            return ()
+        return self.retriever.retrieve(question, k, sources).passages
+
+    def as_retriever(self, *, k: int | None = None, sources: Sequence[str] | None = None) -> BaseRetriever:
+        """This assistant's retrieval as a LangChain retriever: Documents with the citation metadata.
+
+        `k` and `sources` are checked now, as `ask()` checks them.
+        """
+        from assistant.langchain_retriever import ArchiveRetriever
+
+        k, sources = check_k(k), self._known_sources(check_sources(sources))
+        return ArchiveRetriever(assistant=self, k=k, sources=list(sources) if sources else None)
 
     def _known_sources(self, sources: Sequence[str] | None) -> Sequence[str] | None:
         if sources:
