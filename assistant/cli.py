@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from assistant.llm import LLMUnavailableError
+from assistant.phrases import phrase
 from assistant.records import Answer
+from assistant.rendering import origin_text
 from assistant.retrieval import IndexMissingError
 from assistant.service import clean_question
 from assistant.settings import AssistantSettings, all_settings, declared
@@ -23,6 +25,7 @@ from ingest.declarations import Declared, SettingError
 from ingest.embedding import EmbeddingUnavailableError
 from ingest.files import IndexBusyError
 from ingest.indexing import ModelMismatchError, NoDocumentsError, SyncReport, index_status, sync
+from ingest.metadata import safe_url
 from ingest.redaction import protect_logs, redact
 
 if TYPE_CHECKING:
@@ -266,7 +269,13 @@ def format_answer(answer: Answer) -> str:
         for citation in answer.citations:
             check = "" if citation.supported else " (not verified)"
             lines.append(f"[{citation.number}] {citation.source} — {citation.title}{check}")
+            origin = " · ".join(p for p in (origin_text(citation.outlet, citation.date), safe_url(citation.url)) if p)
+            if origin:
+                lines.append(f"    {origin}")
             lines.append(f"    «{citation.quote}»")
+            if citation.also_in:
+                others = "; ".join(origin_text(c.outlet, c.date) or c.source for c in citation.also_in)
+                lines.append(f"    {phrase('also_in', answer.language, count=str(len(citation.also_in)))}: {others}")
     if answer.note:
         lines += ["", f"({answer.note})"]
     return "\n".join(lines)
