@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -276,3 +277,126 @@ def _repunctuate(text: str, rng: random.Random) -> str:
         if rng.random() < 0.5:
             text = text.replace(old, new)
     return text
+
+
+OUTLET_DOMAINS = {
+    "الشرق الأوسط": "aawsat.com",
+    "الحياة": "alhayat.com",
+    "العربية": "alarabiya.net",
+    "الجزيرة": "aljazeera.net",
+    "الحرة": "alhurra.com",
+    "سكاي نيوز عربية": "skynewsarabia.com",
+    "القدس العربي": "alquds.co.uk",
+    "الترا عراق": "ultrairaq.ultrasawt.com",
+    "ارفع صوتك": "irfaasawtak.com",
+    "المصري اليوم": "almasryalyoum.com",
+    "النهار": "annahar.com",
+    "عنب بلدي": "enabbaladi.net",
+}
+_LEVANTINE = (
+    "كانون الثاني",
+    "شباط",
+    "آذار",
+    "نيسان",
+    "أيار",
+    "حزيران",
+    "تموز",
+    "آب",
+    "أيلول",
+    "تشرين الأول",
+    "تشرين الثاني",
+    "كانون الأول",
+)
+_EGYPTIAN: tuple[str, ...] = ("يناير", "فبراير", "مارس", "أبريل", "مايو", "يونيو", "يوليو", "أغسطس", "سبتمبر")
+_EGYPTIAN += ("أكتوبر", "نوفمبر", "ديسمبر")
+_ARABIC_DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+Row = dict[str, str]
+
+
+def archive_rows(count: int, *, seed: int = 2019, copy_share: float = 0.1, eval_dir: Path = EVAL_DIR) -> list[Row]:
+    """A news archive of `count` rows (JSON objects), `copy_share` of them wire copies of another row.
+
+    Distinct articles are 2-4 paragraphs of 5-9 clauses (the pieces between commas and full stops, of 4 to 20
+    words) drawn from the paragraphs of ARCD, XQuAD-ar and the seeds: whole paragraphs or sentences would
+    be reused by dozens of the 10,000 articles (the sets hold about 0.4 M characters, the archive 15 M), making
+    "distinct" articles near-copies of each other. Each article has an outlet, a date in 2014-2020 written the ways
+    archives write it (ISO, `23 آذار/مارس 2019`, `٢٣ مارس ٢٠١٩`, `23/03/2019`), a URL and sometimes an author.
+    A wire copy is another outlet's version of one (tests/news_corpus.wire_copy edits), dated 0-3 days later.
+    `story` holds the truth: the id of the article a copy was made from, else the row's own id.
+    """
+    import datetime
+
+    rng = random.Random(seed)
+    stories = public_stories(eval_dir) + seed_stories()
+    pieces = (c.strip() for s in stories for p in s.paragraphs for c in _CLAUSE.split(p))
+    clauses = sorted({part for c in pieces for part in _short(c) if len(part.split()) >= 4})
+    vocabulary = sorted({w for c in clauses for w in c.split() if len(w) > 3})
+    copies = round(count * copy_share)
+    originals: list[tuple[Row, Story]] = []
+    rows: list[Row] = []
+    start = datetime.date(2014, 1, 1).toordinal()
+    span = datetime.date(2020, 12, 31).toordinal() - start
+    for number in range(count - copies):
+        paragraphs = tuple(_paragraph(clauses, rng) for _ in range(rng.randint(2, 4)))
+        title = " ".join(paragraphs[0].split()[: rng.randint(5, 10)])
+        story = Story(f"a{number:05d}", title, paragraphs)
+        outlet = rng.choice(OUTLETS)
+        day = datetime.date.fromordinal(start + rng.randrange(span))
+        row = _row(story.id, title, "\n\n".join(paragraphs), outlet, day, rng, story.id)
+        originals.append((row, story))
+        rows.append(row)
+    for number in range(copies):
+        source_row, story = rng.choice(originals)
+        outlet = rng.choice([o for o in OUTLETS if o != source_row["site"]])
+        day = datetime.date.fromisoformat(source_row["iso_date"]) + datetime.timedelta(days=rng.randint(0, 3))
+        edits = tuple(e for e in EDITS if rng.random() < 0.5) or (rng.choice(EDITS),)
+        text = wire_copy(story, rng, edits, vocabulary)
+        title = text.split("\n", 1)[0]
+        rows.append(_row(f"w{number:05d}", title, text.split("\n\n", 1)[1], outlet, day, rng, source_row["story"]))
+    rng.shuffle(rows)
+    return rows
+
+
+_CLAUSE = re.compile(r"(?<=[.،,؛:!?؟])\s+")
+
+
+def _short(clause: str, most: int = 20) -> list[str]:
+    """A clause, or a long run-on one (a paragraph without commas) cut into pieces of at most `most` words."""
+    words = clause.split()
+    return [" ".join(words[i : i + most]) for i in range(0, len(words), most)]
+
+
+def _paragraph(clauses: Sequence[str], rng: random.Random) -> str:
+    """A paragraph of 5-9 random clauses, joined as sentences of two to three clauses."""
+    picked = rng.sample(clauses, rng.randint(5, 9))
+    return " ".join(c if c[-1] in ".،,؛:!?؟" else c + "." for c in picked)
+
+
+def _row(identity: str, title: str, text: str, outlet: str, day: object, rng: random.Random, story: str) -> Row:
+    import datetime
+
+    assert isinstance(day, datetime.date)
+    form = rng.random()
+    if form < 0.5:
+        written = day.isoformat()
+    elif form < 0.7:
+        written = f"{day.day} {_LEVANTINE[day.month - 1]}/{_EGYPTIAN[day.month - 1]} {day.year}"
+    elif form < 0.85:
+        written = f"{day.day} {_EGYPTIAN[day.month - 1]} {day.year}".translate(_ARABIC_DIGITS)
+    else:
+        written = f"{day.day:02d}/{day.month:02d}/{day.year}"
+    row = {
+        "id": identity,
+        "headline": title,
+        "body": text,
+        "published_at": written,
+        "site": outlet,
+        "link": f"https://www.{OUTLET_DOMAINS[outlet]}/news/{identity}",
+        "iso_date": day.isoformat(),
+        "story": story,
+    }
+    if rng.random() < 0.4:
+        row["byline"] = rng.choice(("فريق التحرير", "أحمد علي", "سارة حسن", "مراسل الموقع", "وكالات"))
+    return row
