@@ -156,12 +156,22 @@ def read_sidecar(path: Path) -> tuple[Metadata | None, str | None]:
     if sidecar is None:
         return None, None
     try:
-        data = json.loads(sidecar.read_bytes().decode("utf-8-sig"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        return None, f"sidecar {sidecar.name} ignored: not readable JSON ({error})"
-    if not isinstance(data, dict):
-        return None, f'sidecar {sidecar.name} ignored: it must hold a JSON object, e.g. {{"date": "2019-03-23"}}'
-    return metadata_from_mapping(data), None
+        data = sidecar.read_bytes()
+    except OSError as error:
+        return None, f"sidecar {sidecar.name} ignored: cannot be read ({error.strerror})"
+    meta, problem = parse_sidecar(data, sidecar.name)
+    return (None if problem else meta), problem
+
+
+def parse_sidecar(data: bytes, name: str = "sidecar") -> tuple[Metadata, str | None]:
+    """The metadata of a sidecar's bytes, and what is wrong with it (then the metadata is empty)."""
+    try:
+        value = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as error:
+        return Metadata(), f"{name} ignored: not readable JSON ({error})"
+    if not isinstance(value, dict):
+        return Metadata(), f'{name} ignored: it must hold a JSON object, e.g. {{"date": "2019-03-23"}}'
+    return metadata_from_mapping(value), None
 
 
 def sidecar_path(path: Path) -> Path | None:
