@@ -17,14 +17,19 @@ from ingest import passage_vectors
 from ingest.analysis import detect_language
 from ingest.catalog import Catalog
 from ingest.chroma_store import ChromaStore
-from ingest.embedding import Embedder, EmbeddingUnavailableError, resolve_model
+from ingest.embedding import Embedder, EmbeddingUnavailableError, query_with_terms, resolve_model
 from ingest.indexing import LEXICAL_DIR, MANIFEST, PENDING, check_model, load_embedder, open_dense_store
+from ingest.latent_terms import SparseTerms
 from ingest.lexical import LexicalIndex
 from ingest.records import Article, Chunk
 from ingest.redaction import strip_userinfo
 from ingest.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+
+CONTEXT_WEIGHT = 0.5
+"""Weight of the earlier question's vector and latent terms in a follow-up's query (docs/answers.md)."""
 
 
 class IndexMissingError(RuntimeError):
@@ -136,19 +141,27 @@ class Retriever:
         """An indexed article as it is now (cleaned text and content hash)."""
         return self._catalog.article(source)
 
-    def retrieve(self, question: str, k: int | None = None, sources: Sequence[str] | None = None) -> Retrieval:
-        """The `k` best passages for `question`, optionally only from `sources`."""
+    def retrieve(
+        self, question: str, k: int | None = None, sources: Sequence[str] | None = None, *, context: str = ""
+    ) -> Retrieval:
+        """The `k` best passages for `question`, optionally only from `sources`.
+
+        `context` is an earlier question that this one follows up: its words join the lexical query and
+        its vector joins the question's (at CONTEXT_WEIGHT), so the topic carries while the question's own
+        words and meaning decide which passage answers it.
+        """
         self.refresh()
         note = self.note
         if self._lexical is None:
             note = f"{note} The lexical index is missing or outdated: run `assistant ingest` to rebuild it.".strip()
         k = k or self.settings.k
-        lexical_hits = self._lexical_hits(question, sources)
+        lexical_hits = self._lexical_hits(f"{question} {context}".strip(), sources)
         dense_hits: dict[str, float] = {}
         query: np.ndarray | None = None
         dense = self.embedder is not None
+        query_terms = None
         if self.embedder is not None:
-            query = self.embedder.embed_query(question)
+            query, query_terms = self._query(question, context)
             try:
                 dense_hits = self._dense_hits(query, sources)
             except Exception as error:  # noqa: BLE001 - a store outage must not take answering down with it
@@ -158,7 +171,7 @@ class Retriever:
                 where = strip_userinfo(self.settings.index.chroma_url) or "the index"
                 note = f"{note} The vector store ({where}) did not answer: lexical search only for this answer.".strip()
         candidates = list(dict.fromkeys([*lexical_hits, *dense_hits]))  # lexical first: ties keep this order
-        evidence = self._dense_evidence(query, candidates) if query is not None else {}
+        evidence = self._dense_evidence(query, candidates, query_terms) if query is not None else {}
         dense_scores = {c: e.score for c, e in evidence.items()}
         for chunk_id, similarity in dense_hits.items():  # an index from before passage vectors were kept
             dense_scores.setdefault(chunk_id, similarity)
@@ -169,7 +182,8 @@ class Retriever:
             else self.settings.cross_lexical_weight
             for c in candidates
         }
-        fused = fuse_scores(candidates, lexical_hits, dense_scores, weights)
+        terms = {c: e.terms for c, e in evidence.items() if e.terms is not None}
+        fused = fuse_scores(candidates, lexical_hits, dense_scores, weights, terms, self.settings.terms_weight)
         depth = max(k, self.settings.k * 4) if self.reranker is not None else k
         selected = [cid for cid, _ in fused[:depth]]
         fused_score = dict(fused)
@@ -186,9 +200,23 @@ class Retriever:
             passages = self.reranker.rerank(question, passages)
         return Retrieval(tuple(passages[:k]), dense, note)
 
-    def _dense_evidence(self, query: np.ndarray, candidates: Sequence[str]) -> dict[str, DenseEvidence]:
+    def _query(self, question: str, context: str) -> tuple[np.ndarray, SparseTerms | None]:
+        assert self.embedder is not None
+        vector, terms = query_with_terms(self.embedder, question)
+        if not context:
+            return vector, terms
+        earlier, earlier_terms = query_with_terms(self.embedder, context)
+        mixed = vector + CONTEXT_WEIGHT * earlier
+        mixed = mixed / max(float(np.linalg.norm(mixed)), 1e-12)
+        if terms is None or earlier_terms is None:
+            return mixed.astype(np.float32), terms
+        return mixed.astype(np.float32), terms.plus(earlier_terms, CONTEXT_WEIGHT)
+
+    def _dense_evidence(
+        self, query: np.ndarray, candidates: Sequence[str], query_terms: SparseTerms | None = None
+    ) -> dict[str, DenseEvidence]:
         vectors = {c: passage_vectors.decode(data) for c, data in self._catalog.vectors(candidates).items()}
-        return dense_evidence(query, vectors, self.settings.sentence_weight)
+        return dense_evidence(query, vectors, self.settings.sentence_weight, query_terms)
 
     def _lexical_hits(self, question: str, sources: Sequence[str] | None) -> dict[str, float]:
         if self._lexical is None:

@@ -31,6 +31,7 @@ from ingest.embedding import (
     ModelPreset,
     SentenceTransformerEmbedder,
     approximate_token_count,
+    embed_with_terms,
     resolve_model,
 )
 from ingest.files import IndexLock, hash_bytes, write_atomic
@@ -419,7 +420,7 @@ class _Sync:
             vectors = store.embeddings(old_ids)
             old_chunks = list(self.catalog.chunks(old_ids))
             reuse = {c.text: vectors[c.id] for c in old_chunks if c.id in vectors}
-            stored_rows = self.catalog.vectors(old_ids)
+            stored_rows = self.catalog.vectors(old_ids) if self._vectors_current else {}
             rows = {c.text: stored_rows[c.id] for c in old_chunks if c.id in stored_rows}
         store.delete(old_ids)
         if embedder is None:
@@ -441,26 +442,28 @@ class _Sync:
         if reused:
             store.add([c.id for c in reused], np.stack([reuse[c.text] for c in reused]), *_payload(reused))
             lacking = [c for c in reused if c.id not in encoded]
-            if lacking:
-                encoded.update(self._passage_rows(lacking, np.stack([reuse[c.text] for c in lacking]), embedder))
+            encoded.update(self._passage_rows(lacking, embedder)[1])
         fresh = [c for c in chunks if c.text not in reuse]
         bar = _progress_bar(len(fresh), self.progress)
         try:
             for start in range(0, len(fresh), EMBED_GROUP):
                 group = fresh[start : start + EMBED_GROUP]
-                vectors = embedder.embed_documents([c.text for c in group], batch_size=self.settings.batch_size)
+                vectors, rows_of_group = self._passage_rows(group, embedder)
                 store.add([c.id for c in group], vectors, *_payload(group))
-                encoded.update(self._passage_rows(group, vectors, embedder))
+                encoded.update(rows_of_group)
                 bar.update(len(group))
         finally:
             bar.close()
         return len(fresh), len(reused), encoded
 
-    def _passage_rows(self, chunks: Sequence[Chunk], vectors: np.ndarray, embedder: Embedder) -> dict[str, bytes]:
+    def _passage_rows(self, chunks: Sequence[Chunk], embedder: Embedder) -> tuple[np.ndarray, dict[str, bytes]]:
+        """The chunks' vectors, and their encoded passage vectors (sentences and latent terms included)."""
         if not chunks:
-            return {}
-        passages = embed_passages(chunks, vectors, embedder, self.settings.batch_size)
-        return {c.id: passage_vectors.encode(p) for c, p in zip(chunks, passages, strict=True)}
+            return np.zeros((0, embedder.dimension), dtype=np.float32), {}
+        batch = self.settings.batch_size
+        vectors, terms = embed_with_terms(embedder, [c.text for c in chunks], batch)
+        passages = embed_passages(chunks, vectors, embedder, batch, terms)
+        return vectors, {c.id: passage_vectors.encode(p) for c, p in zip(chunks, passages, strict=True)}
 
     def _reconcile_dense(self, desired: set[str]) -> tuple[bool, bool]:
         """Make Chroma hold exactly `desired`; returns (anything repaired, dense part complete)."""
@@ -473,7 +476,8 @@ class _Sync:
         embedder = self.embedder() if missing else self._embedder
         if missing and embedder is not None:
             chunks = list(self.catalog.chunks(sorted(missing)))
-            _, _, rows = self._add_vectors(chunks, {}, embedder, self._rows_by_text(chunks))
+            current = self._rows_by_text(chunks) if self._vectors_current else {}
+            _, _, rows = self._add_vectors(chunks, {}, embedder, current)
             self.catalog.set_vectors(rows.items())
         repaired = bool(extra or missing)
         if repaired:
@@ -487,21 +491,20 @@ class _Sync:
         return {c.text: stored[c.id] for c in chunks if c.id in stored}
 
     def _complete_vectors(self) -> None:
-        """Passage vectors for chunks that lack them (an index built before they were kept)."""
-        missing = self.catalog.chunks_without_vectors()
+        """Passage vectors for chunks that lack them, or for every chunk when they are of an older version."""
+        outdated = self.meta.get("vectors", "") not in ("", passage_vectors.VERSION)
+        missing = self.catalog.chunk_ids() if outdated else self.catalog.chunks_without_vectors()
         embedder = self.embedder() if missing else self._embedder
         if missing and embedder is None:
             return
         if missing and embedder is not None:
-            chunks = list(self.catalog.chunks(missing))
-            stored = self.store().embeddings(missing)
-            absent = [c for c in chunks if c.id not in stored]
-            if absent:
-                vectors = embedder.embed_documents([c.text for c in absent], batch_size=self.settings.batch_size)
-                stored.update(zip([c.id for c in absent], vectors, strict=True))
-            rows = self._passage_rows(chunks, np.stack([stored[c.id] for c in chunks]), embedder)
+            rows: dict[str, bytes] = {}
+            for start in range(0, len(missing), EMBED_GROUP):
+                rows.update(
+                    self._passage_rows(list(self.catalog.chunks(missing[start : start + EMBED_GROUP])), embedder)[1]
+                )
             self.catalog.set_vectors(rows.items(), {"vectors": passage_vectors.VERSION})
-            logger.info("added passage vectors to %d chunks", len(chunks))
+            logger.info("made the passage vectors of %d chunks", len(rows))
         else:
             self.catalog.set_meta({"vectors": passage_vectors.VERSION})
         self._vectors_current = True
@@ -534,12 +537,20 @@ class _Sync:
             "chunk_overlap_sentences": str(self.settings.chunk_overlap_sentences),
             "dense": "1" if dense else "0",
             **({"terms_version": ANALYZER_VERSION} if self._terms_current else {}),
-            "vectors": passage_vectors.VERSION if dense and self._vectors_current else "",
+            "vectors": self._vectors_meta(dense),
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         if embedder is not None:
             meta["dimension"] = str(embedder.dimension)
         return meta
+
+    def _vectors_meta(self, dense: bool) -> str:
+        """The passage vectors' version once every chunk has current ones; an older version stays recorded
+        (so the next ingest rewrites those rows), and "" means some chunks lack theirs."""
+        if dense and self._vectors_current:
+            return passage_vectors.VERSION
+        recorded = self.meta.get("vectors", "")
+        return recorded if recorded != passage_vectors.VERSION else ""
 
     def _collection_metadata(self) -> dict[str, str | int]:
         meta = self.catalog.meta()
