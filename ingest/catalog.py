@@ -252,6 +252,13 @@ class Catalog:
                 found[source] = Metadata(*values)
         return found
 
+    def outlets(self) -> list[str]:
+        """Every outlet name the articles carry, once per outlet key, sorted."""
+        rows = self._table_rows(
+            "SELECT outlet_key, MIN(outlet) FROM article_meta WHERE outlet_key IS NOT NULL GROUP BY outlet_key", ()
+        )
+        return sorted(name for _, name in rows)
+
     def signatures(self, version: str) -> tuple[dict[str, bytes], list[str]]:
         """Wire-story signatures made by `version` (ingest.wire) of indexed articles, and the articles lacking one."""
         query = (
