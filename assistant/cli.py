@@ -24,6 +24,7 @@ from assistant.settings import AssistantSettings, all_settings, declared
 from ingest.declarations import Declared, SettingError
 from ingest.embedding import EmbeddingUnavailableError
 from ingest.files import IndexBusyError
+from ingest.filters import ArticleFilter
 from ingest.indexing import ModelMismatchError, NoDocumentsError, SyncReport, index_status, sync
 from ingest.metadata import safe_url
 from ingest.redaction import protect_logs, redact
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_setting_options(ingest, "index_dir", "embedding_model")
     ingest.add_argument("--rebuild", action="store_true", help="delete the index and build it from scratch")
-    add_setting_options(ingest, "lock_wait")
+    add_setting_options(ingest, "lock_wait", "fields")
     ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     ask = commands.add_parser(
@@ -89,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question", help="the question (Arabic or English)")
     add_setting_options(ask, "index_dir", "k", "llm", "rerank", "embedding_model")
     ask.add_argument("--source", action="append", metavar="PATH", help="only answer from this document (repeatable)")
+    ask.add_argument("--since", metavar="DATE", help="only articles dated on or after DATE (e.g. 2019-01-01)")
+    ask.add_argument("--until", metavar="DATE", help="only articles dated on or before DATE (inclusive)")
+    ask.add_argument(
+        "--outlet", action="append", metavar="NAME", help="only articles of this outlet (repeatable), e.g. الحرة"
+    )
     ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
 
     chat = commands.add_parser(
@@ -249,9 +255,14 @@ def _ask(args: argparse.Namespace, console: Console) -> int:
 
     settings = settings_from(args)
     console.secrets |= settings.secrets()
+    ArticleFilter.of(
+        since=args.since, until=args.until, outlets=args.outlet
+    )  # a bad value fails before the model loads
     assistant = Assistant.from_settings(settings)
     try:
-        answer = assistant.ask(args.question, sources=args.source)
+        answer = assistant.ask(
+            args.question, sources=args.source, since=args.since, until=args.until, outlets=args.outlet
+        )
     finally:
         assistant.close()
     if args.json:

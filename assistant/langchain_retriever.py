@@ -26,9 +26,17 @@ class ArchiveRetriever(BaseRetriever):
     """Passages per query (None: the assistant's ASSISTANT_K)."""
     sources: list[str] | None = None
     """Only these documents, when given."""
+    since: str | None = None
+    """Only articles dated on or after this day (ISO 8601), when given."""
+    until: str | None = None
+    """Only articles dated on or before this day, when given."""
+    outlets: list[str] | None = None
+    """Only articles of these outlets, when given."""
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        passages = self.assistant.search(query, k=self.k, sources=self.sources)
+        passages = self.assistant.search(
+            query, k=self.k, sources=self.sources, since=self.since, until=self.until, outlets=self.outlets
+        )
         return [passage_document(p) for p in passages]
 
 

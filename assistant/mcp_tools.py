@@ -49,7 +49,7 @@ def build_tools(assistant: Assistant, concurrency: int) -> list[Callable[..., st
                 raise gr.Error(advise(error, detect_language(question), secrets)) from None
         return json.dumps(redact_data(result, secrets), ensure_ascii=False)
 
-    def ask(question: str, k: int = 5) -> str:
+    def ask(question: str, k: int = 5, since: str = "", until: str = "", outlets: str = "") -> str:
         """Answer a question in Arabic or English from the indexed news articles, citing every claim.
 
         Returns JSON: `text` (the answer, with [n] markers), `language`, `abstained` (true when the articles do not
@@ -60,10 +60,13 @@ def build_tools(assistant: Assistant, concurrency: int) -> list[Callable[..., st
         Args:
             question: the question, in Arabic or English
             k: how many passages the answer may draw on (1 to 50)
+            since: only articles dated on or after this day, e.g. 2019-01-01 (empty: no limit)
+            until: only articles dated on or before this day (empty: no limit)
+            outlets: only articles of these outlets, names separated by commas (empty: all)
         """
-        return reply(question, lambda: assistant.ask(question, k=k).to_dict())
+        return reply(question, lambda: assistant.ask(question, k=k, **_filters(since, until, outlets)).to_dict())
 
-    def search(question: str, k: int = 5) -> str:
+    def search(question: str, k: int = 5, since: str = "", until: str = "", outlets: str = "") -> str:
         """Find the passages of the indexed news articles that best match a question, without answering it.
 
         Returns a JSON list, best first: each passage's `text`, `source`, `title`, `date`, `outlet`, `author`,
@@ -73,15 +76,27 @@ def build_tools(assistant: Assistant, concurrency: int) -> list[Callable[..., st
         Args:
             question: what to search for, in Arabic or English
             k: how many passages to return (1 to 50)
+            since: only articles dated on or after this day, e.g. 2019-01-01 (empty: no limit)
+            until: only articles dated on or before this day (empty: no limit)
+            outlets: only articles of these outlets, names separated by commas (empty: all)
         """
         return reply(
             question,
-            lambda: [{"text": p.text, **passage_metadata(p)} for p in assistant.search(question, k=k)],
+            lambda: [
+                {"text": p.text, **passage_metadata(p)}
+                for p in assistant.search(question, k=k, **_filters(since, until, outlets))
+            ],
         )
 
     default_k = assistant.settings.k
-    ask.__defaults__ = search.__defaults__ = (default_k,)  # the schema's default: the configured ASSISTANT_K
+    ask.__defaults__ = search.__defaults__ = (default_k, "", "", "")  # k's default: the configured ASSISTANT_K
     return [ask, search]
+
+
+def _filters(since: str, until: str, outlets: str) -> dict[str, Any]:
+    """A tool's filter arguments (text) as `Assistant.ask`'s keywords."""
+    names = [n.strip() for n in (outlets or "").split(",") if n.strip()]
+    return {"since": (since or "").strip() or None, "until": (until or "").strip() or None, "outlets": names or None}
 
 
 class McpLoginGate:

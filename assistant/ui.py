@@ -202,7 +202,15 @@ def create_app(
         return status, choices, view
 
     def respond(
-        message: str, chat: list[dict[str, Any]], session: Session, k: float, mode: str, sources: list[str] | None
+        message: str,
+        chat: list[dict[str, Any]],
+        session: Session,
+        k: float,
+        mode: str,
+        sources: list[str] | None,
+        since: str = "",
+        until: str = "",
+        outlets: list[str] | None = None,
     ) -> Iterator[tuple[list[dict[str, Any]], Session, Any, str]]:
         question = (message or "").strip()
         language = detect_language(question)
@@ -218,7 +226,14 @@ def create_app(
         text = ""
         try:
             for item in assistant.stream(
-                question, history=history, k=int(k), sources=sources or None, use_llm=(mode == "llm")
+                question,
+                history=history,
+                k=int(k),
+                sources=sources or None,
+                use_llm=(mode == "llm"),
+                since=(since or "").strip() or None,
+                until=(until or "").strip() or None,
+                outlets=outlets or None,
             ):
                 if isinstance(item, Answer):
                     final = item
@@ -364,6 +379,16 @@ def create_app(
                     sources = gr.Dropdown(
                         list(initial.sources), multiselect=True, label="Only these documents", elem_id="filter"
                     )
+                    with gr.Row():
+                        since = gr.Textbox(label="Since / منذ", placeholder="2019-01-01", elem_id="since")
+                        until = gr.Textbox(label="Until / حتى", placeholder="2019-12-31", elem_id="until")
+                    outlets = gr.Dropdown(
+                        assistant.retriever.outlets(),
+                        multiselect=True,
+                        allow_custom_value=True,
+                        label="Only these outlets / المنافذ",
+                        elem_id="outlets",
+                    )
                 with gr.Accordion("Documents / الوثائق", open=True):
                     files = gr.File(
                         file_count="multiple", file_types=UPLOAD_TYPES, label="Add articles", elem_id="upload"
@@ -375,7 +400,7 @@ def create_app(
         timer = gr.Timer(refresh_seconds)
 
         answering = {"concurrency_limit": settings.concurrency, "concurrency_id": ANSWERS, "api_visibility": "private"}
-        ask_inputs = [question, chatbot, session, k, mode, sources]
+        ask_inputs = [question, chatbot, session, k, mode, sources, since, until, outlets]
         ask_outputs = [chatbot, session, source_choice, question]
         send.click(respond, ask_inputs, ask_outputs, **answering)  # type: ignore[arg-type]
         question.submit(respond, ask_inputs, ask_outputs, **answering)  # type: ignore[arg-type]

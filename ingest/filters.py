@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ingest.dates import date_key, parse_date
+from ingest.declarations import SettingError
 from ingest.metadata import outlet_key
 
 DAY_FIELD = "day"
@@ -26,7 +27,7 @@ OUTLET_FIELD = "outlet_key"
 SOURCE_FIELD = "source"
 
 
-class FilterError(ValueError):
+class FilterError(SettingError):
     """A filter value that is not allowed; the message says what is."""
 
 
