@@ -224,7 +224,10 @@ class Retriever:
         if latest:
             fused = prefer_recent(fused, {cid: date_key(_meta(metas, chunks[cid].source).date) for cid, _ in fused})
         story_of = self._catalog.stories({c.source for c in chunks.values()})
-        kept, _ = one_article_per_story([(cid, chunks[cid].source) for cid, _ in fused], story_of)
+        ranked = [(cid, chunks[cid].source) for cid, _ in fused]
+        if latest:  # the latest news of a wire story is its newest copy among the candidates
+            ranked = _newest_copies(ranked, story_of, metas)
+        kept, _ = one_article_per_story(ranked, story_of)
         selected = [cid for cid, _ in kept[:depth]]
         fused_score = dict(fused)
         copies = self._copies({story_of[chunks[cid].source] for cid in selected if chunks[cid].source in story_of})
@@ -301,6 +304,20 @@ class Retriever:
     def _dense_hits(self, query: np.ndarray, scope: ArticleFilter | None, factor: int = 1) -> dict[str, float]:
         hits = self.store().search(query, self.settings.dense_depth * factor, where=chroma_where(scope))
         return {hit.chunk_id: hit.similarity for hit in hits}
+
+
+def _newest_copies(
+    ranked: list[tuple[str, str]], story_of: dict[str, str], metas: dict[str, Metadata]
+) -> list[tuple[str, str]]:
+    """`ranked` (chunk id, source) without the chunks of a story's copies older than its newest candidate copy."""
+    newest: dict[str, tuple[int, str]] = {}
+    for _, source in ranked:
+        story = story_of.get(source)
+        if story is not None:
+            day = date_key(_meta(metas, source).date) or 0
+            if story not in newest or day > newest[story][0]:
+                newest[story] = (day, source)
+    return [(c, s) for c, s in ranked if s not in story_of or newest[story_of[s]][1] == s]
 
 
 def _rest(scope: ArticleFilter | None) -> tuple[int | None, int | None, tuple[str, ...]]:
