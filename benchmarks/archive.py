@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -51,8 +52,10 @@ from tests.news_corpus import EVAL_DIR, archive_rows, pairwise_quality  # noqa: 
 K = 5
 HIDDEN = ("iso_date", "story")
 
+Row = dict[str, Any]
 
-def write_export(rows: list[dict], path: Path) -> None:
+
+def write_export(rows: list[Row], path: Path) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps({k: v for k, v in row.items() if k not in HIDDEN}, ensure_ascii=False) + "\n")
@@ -132,7 +135,7 @@ def main() -> None:
     publish(lines, args.out, args.marker)
 
 
-def ingest_part(root: Path, rows: list[dict], args: argparse.Namespace) -> list[str]:
+def ingest_part(root: Path, rows: list[Row], args: argparse.Namespace) -> list[str]:
     lines = [
         f"### Ingest of {len(rows)} articles",
         "",
@@ -161,7 +164,7 @@ def ingest_part(root: Path, rows: list[dict], args: argparse.Namespace) -> list[
     return lines
 
 
-def full_part(root: Path, rows: list[dict], args: argparse.Namespace) -> list[str]:
+def full_part(root: Path, rows: list[Row], args: argparse.Namespace) -> list[str]:
     part = root / "full"
     docs = part / "docs"
     docs.mkdir(parents=True)
@@ -191,7 +194,7 @@ def full_part(root: Path, rows: list[dict], args: argparse.Namespace) -> list[st
     return lines
 
 
-def latency_part(settings: AssistantSettings, rows: list[dict], args: argparse.Namespace) -> list[str]:
+def latency_part(settings: AssistantSettings, rows: list[Row], args: argparse.Namespace) -> list[str]:
     rng = random.Random(args.seed)
     questions = [r["headline"] for r in rng.sample(rows, args.queries)]
     outlet = rows[0]["site"]
@@ -233,7 +236,7 @@ def latency_part(settings: AssistantSettings, rows: list[dict], args: argparse.N
     return [*lines, ""]
 
 
-def _day(row: dict) -> int:
+def _day(row: Row) -> int:
     from ingest.dates import date_key
 
     key = date_key(row["iso_date"])
@@ -249,7 +252,7 @@ def _passage_allowed(retriever: Retriever, source: str, scope: ArticleFilter) ->
     return scope.allows("", date_key(article.meta.date), article.meta.outlet)
 
 
-def grouping_part(settings: AssistantSettings, rows: list[dict]) -> list[str]:
+def grouping_part(settings: AssistantSettings, rows: list[Row]) -> list[str]:
     catalog = Catalog(settings.index.index_dir / MANIFEST, readonly=True)
     try:
         sources = sorted(catalog.files())

@@ -20,6 +20,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +71,8 @@ OTHER = [
     "ما هو عدد المقاتلين الأجانب؟",
 ]
 
+Row = dict[str, Any]
+
 
 def classification() -> tuple[list[str], list[str]]:
     found = [q for q in LATEST if asks_for_latest(q)]
@@ -86,7 +89,7 @@ def classification() -> tuple[list[str], list[str]]:
 
 def archive_part(rows_count: int, seed: int) -> list[str]:
     rows = [dict(r) for r in archive_rows(rows_count, seed=seed)]
-    by_story: dict[str, list[dict]] = {}
+    by_story: dict[str, list[Row]] = {}
     for row in rows:
         by_story.setdefault(row["story"], []).append(row)
     stories = {s: m for s, m in by_story.items() if len({r["iso_date"] for r in m}) > 1}

@@ -388,7 +388,9 @@ class _Sync:
                     folder = folders[path.parent] = path.parent.resolve()
                 source = _source_name(folder / path.name, base, docs_dir)
                 reason = _unreadable_reason(path, base)
-                origin = path.resolve() if path.is_symlink() else folder / path.name
+                origin = folder / path.name
+                if reason is None and path.is_symlink():
+                    origin = path.resolve()  # checked by _unreadable_reason: no loop, inside the folder
                 if reason is None and is_archive(path):
                     try:
                         self._scan_rows(source, origin, scanned, skipped)

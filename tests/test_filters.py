@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,9 +22,12 @@ from tests.news_corpus import archive_rows
 
 ROWS = 80
 
+Row = dict[str, Any]
+Archive = tuple[AssistantSettings, list[Row]]
+
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> tuple[AssistantSettings, list[dict]]:
+def archive(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Archive:
     """80 rows (8 of them wire copies) in one JSON Lines export, indexed with the tiny model (dense + lexical)."""
     root = tmp_path_factory.mktemp("archive")
     docs = root / "docs"
@@ -39,17 +43,17 @@ def archive(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> tuple
 
 
 @pytest.fixture(scope="module")
-def assistant(archive: tuple[AssistantSettings, list[dict]]) -> Iterator[Assistant]:
+def assistant(archive: Archive) -> Iterator[Assistant]:
     assistant = Assistant.from_settings(archive[0])
     yield assistant
     assistant.close()
 
 
-def source(row: dict) -> str:
+def source(row: Row) -> str:
     return f"export.jsonl#id={row['id']}"
 
 
-def test_rows_are_documents_with_their_metadata_in_chroma(archive: tuple[AssistantSettings, list[dict]]) -> None:
+def test_rows_are_documents_with_their_metadata_in_chroma(archive: Archive) -> None:
     settings, rows = archive
     assert index_status(settings.index).documents == ROWS
     store = ChromaStore.open(settings.index.index_dir / CHROMA_DIR, collection=settings.index.chroma_collection)
@@ -62,7 +66,7 @@ def test_rows_are_documents_with_their_metadata_in_chroma(archive: tuple[Assista
         assert meta["outlet_key"]
 
 
-def test_date_filter_is_applied_inside_both_retrievers(assistant: Assistant, archive: tuple) -> None:
+def test_date_filter_is_applied_inside_both_retrievers(assistant: Assistant, archive: Archive) -> None:
     _, rows = archive
     target = rows[0]
     day = target["iso_date"]
@@ -82,7 +86,7 @@ def test_date_filter_is_applied_inside_both_retrievers(assistant: Assistant, arc
     assert passages[0].date is not None and passages[0].date.startswith(day)
 
 
-def test_outlet_filter_and_undated_or_unknown_are_left_out(assistant: Assistant, archive: tuple) -> None:
+def test_outlet_filter_and_undated_or_unknown_are_left_out(assistant: Assistant, archive: Archive) -> None:
     _, rows = archive
     outlet = rows[3]["site"]
     passages = assistant.search(rows[3]["headline"], k=5, outlets=[outlet])
@@ -92,9 +96,9 @@ def test_outlet_filter_and_undated_or_unknown_are_left_out(assistant: Assistant,
     assert answer.abstained and not answer.citations
 
 
-def test_one_passage_per_wire_story_and_the_others_under_also_in(assistant: Assistant, archive: tuple) -> None:
+def test_one_passage_per_wire_story_and_the_others_under_also_in(assistant: Assistant, archive: Archive) -> None:
     _, rows = archive
-    by_story: dict[str, list[dict]] = {}
+    by_story: dict[str, list[Row]] = {}
     for row in rows:
         by_story.setdefault(row["story"], []).append(row)
     story, members = next((s, m) for s, m in sorted(by_story.items()) if len(m) > 1)
@@ -110,7 +114,7 @@ def test_one_passage_per_wire_story_and_the_others_under_also_in(assistant: Assi
         assert copy.outlet == row["site"] and copy.url == row["link"] and copy.date == row["iso_date"]
 
 
-def test_latest_news_question_prefers_the_newest_copy(assistant: Assistant, archive: tuple) -> None:
+def test_latest_news_question_prefers_the_newest_copy(assistant: Assistant, archive: Archive) -> None:
     _, rows = archive
     subject = rows[5]["headline"]
     plain = assistant.search(subject, k=5)
@@ -138,7 +142,7 @@ def test_bad_filter_values_are_refused_with_one_line() -> None:
     ],
 )
 def test_cli_bad_dates_fail_in_one_line(
-    archive: tuple, flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    archive: Archive, flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings, _ = archive
     index, model = str(settings.index.index_dir), settings.index.embedding_model
@@ -147,7 +151,7 @@ def test_cli_bad_dates_fail_in_one_line(
     assert message in err and "\n" not in err
 
 
-def test_cli_filters_and_json_citations(archive: tuple, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_filters_and_json_citations(archive: Archive, capsys: pytest.CaptureFixture[str]) -> None:
     settings, rows = archive
     row = rows[0]
     index, model = str(settings.index.index_dir), settings.index.embedding_model
