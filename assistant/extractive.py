@@ -29,6 +29,11 @@ SAME_LANGUAGE_FLOOR = 0.0
 """A same-language sentence needs at least this similarity, whatever its coverage (when similarities exist)."""
 CROSS_LANGUAGE_SIMILARITY = 0.78
 """Across languages, where words cannot match, the similarity a sentence needs to be an answer."""
+SAME_LANGUAGE_TERMS = 0.0
+CROSS_LANGUAGE_TERMS = 0.0
+"""The latent-term score (retrieval's, Passage.terms_score) that the best sentence's passage needs, per
+question language against the passage's: the sparse head's concepts separate off-topic questions where
+the cosine of e5-small does not (docs/abstention.md)."""
 NEAR_DUPLICATE = 0.7
 KEEP_RELATIVE = 0.6
 """A second or third sentence is kept when it scores at least this share of the best one."""
@@ -46,6 +51,8 @@ class ScoredSentence:
     similarity: float | None
     score: float
     terms: frozenset[str]
+    latent: float | None = None
+    """The latent-term score of the sentence's passage (Passage.terms_score)."""
 
 
 def coverage(question: str, sentence: str) -> float:
@@ -68,13 +75,22 @@ def _coverage(
     return 0.6 * words + 0.4 * grams
 
 
-def score_sentences(question: str, passages: Sequence[Passage], embedder: Embedder | None) -> list[ScoredSentence]:
-    """Every sentence of every passage, scored against the question."""
+def score_sentences(
+    question: str, passages: Sequence[Passage], embedder: Embedder | None, asked: str = ""
+) -> list[ScoredSentence]:
+    """Every sentence of every passage, scored against the question.
+
+    `asked` is the follow-up as the person wrote it when `question` joins it to an earlier one: a sentence
+    covers the question when it covers either (the earlier words, perhaps in another language, would
+    otherwise dilute the coverage of a sentence that answers the follow-up itself)."""
     spans = [(i, s, e) for i, p in enumerate(passages) for s, e in sentence_spans(p.text)]
     texts = [passages[i].text[s:e] for i, s, e in spans]
     question_terms = _terms(question)
     sentence_terms = [_terms(text) for text in texts]
     coverages = [_coverage(question_terms, terms) for terms in sentence_terms]
+    if asked and asked != question:
+        asked_terms = _terms(asked)
+        coverages = [max(c, _coverage(asked_terms, terms)) for c, terms in zip(coverages, sentence_terms, strict=True)]
     similarities = _similarities(question, passages, texts, embedder)
     scored = []
     question_language = detect_language(question)
@@ -87,7 +103,7 @@ def score_sentences(question: str, passages: Sequence[Passage], embedder: Embedd
             score = 0.8 * cover + 0.2 * rank
         else:
             score = 0.55 * cover + 0.3 * max(similarity, 0.0) + 0.15 * rank
-        scored.append(ScoredSentence(i, start, end, text, cover, similarity, score, terms[0]))
+        scored.append(ScoredSentence(i, start, end, text, cover, similarity, score, terms[0], passages[i].terms_score))
     return scored
 
 
@@ -113,7 +129,11 @@ def is_relevant(best: ScoredSentence, question_language: Language, passage_langu
     """Whether the best sentence is good enough to answer rather than abstain."""
     similarity = best.similarity
     if question_language != passage_language:
+        if best.latent is not None and best.latent < CROSS_LANGUAGE_TERMS:
+            return False
         return best.coverage >= ABSTAIN_BELOW or (similarity is not None and similarity >= CROSS_LANGUAGE_SIMILARITY)
+    if best.latent is not None and best.latent < SAME_LANGUAGE_TERMS:
+        return False
     if similarity is None:
         return best.coverage >= ABSTAIN_BELOW
     return similarity >= SAME_LANGUAGE_FLOOR and (
@@ -129,14 +149,16 @@ def extract_answer(
     mode: Mode = "extractive",
     note: str = "",
     language: Language | None = None,
+    asked: str = "",
 ) -> Answer:
     """An answer made of 1-3 retrieved sentences with [n] markers, or an abstention.
 
     `language` is the answer's (the person's question's); by default that of `question`, which may be a
-    standalone form joining an earlier question in another language.
+    standalone form joining an earlier question in another language; `asked` is then the person's own
+    follow-up (see score_sentences).
     """
     language = language or detect_language(question)
-    scored = score_sentences(question, passages, embedder)
+    scored = score_sentences(question, passages, embedder, asked)
     if not scored:
         return abstain(language, mode, note, question)
     ranked = sorted(scored, key=lambda s: -s.score)

@@ -30,7 +30,7 @@ class Passage:
     start: int
     end: int
     score: float
-    """Fused score (reciprocal-rank fusion, or the reranker's score when reranking)."""
+    """Fused score (words and meaning mixed by assistant.fusion, or the reranker's score when reranking)."""
     dense_score: float | None
     """Cosine similarity of the whole chunk to the question (None without vectors)."""
     lexical_score: float | None
@@ -49,6 +49,8 @@ class Passage:
     """The article's http(s) address, when known."""
     also_in: tuple[OtherCopy, ...] = ()
     """Other articles of the same wire story (not given a passage of their own)."""
+    terms_score: float | None = None
+    """Dot product of the question's and the passage's latent terms (None without them)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -360,6 +360,7 @@ def _passage(
         meta.author,
         meta.url,
         also_in,
+        evidence.terms if evidence is not None else None,
     )
 
 

@@ -136,11 +136,11 @@ class Assistant:
                 )
             return retrievals[asked]
 
-        def answerable_alone(text: str) -> bool:
-            passages = retrieve(Standalone(text)).passages
-            return bool(passages) and not extract_answer(text, passages, embedder=self.retriever.embedder).abstained
+        def topic(asked: Standalone) -> list[str]:
+            passages = retrieve(asked).passages
+            return [p.text for p in passages]
 
-        asked = self._standalone(question, history, model, answerable_alone)
+        asked = self._standalone(question, history, model, topic)
         retrieval = retrieve(asked)
         standalone = asked.text
         note = _note(retrieval, language)
@@ -170,6 +170,7 @@ class Assistant:
                     mode="extractive-fallback",
                     note=note,
                     language=language,
+                    asked=asked.question,
                 )
                 yield answer
                 return
@@ -180,6 +181,7 @@ class Assistant:
             mode=self._mode(None),
             note=note,
             language=language,
+            asked=asked.question,
         )
         yield answer.text
         yield answer
@@ -248,13 +250,13 @@ class Assistant:
         return "extractive" if self.retriever.dense else "lexical-only"
 
     def _standalone(
-        self, question: str, history: History | None, model: Any | None, answerable_alone: Callable[[str], bool]
+        self, question: str, history: History | None, model: Any | None, topic: Callable[[Standalone], list[str]]
     ) -> Standalone:
         if not history:
             return Standalone(question)
 
         def by_rule() -> Standalone:
-            return rule_standalone(question, history, answerable_alone, cast(FollowUps, self.settings.follow_ups))
+            return rule_standalone(question, history, topic, cast(FollowUps, self.settings.follow_ups))
 
         if model is not None:
             return llm_rewrite(model, question, history, self.settings.llm_timeout, by_rule)
