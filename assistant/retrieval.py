@@ -9,19 +9,23 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.fusion import DenseEvidence, dense_evidence, fuse_scores
-from assistant.records import Passage
+from assistant.fusion import DenseEvidence, dense_evidence, fuse_scores, one_article_per_story
+from assistant.recency import DEPTH_FACTOR, asks_for_latest, prefer_recent
+from assistant.records import OtherCopy, Passage
 from assistant.reranking import Reranker
 from assistant.settings import AssistantSettings
 from ingest import passage_vectors
 from ingest.analysis import detect_language
 from ingest.catalog import Catalog
 from ingest.chroma_store import ChromaStore
+from ingest.dates import date_key
 from ingest.embedding import Embedder, EmbeddingUnavailableError, query_with_terms, resolve_model
+from ingest.filters import ArticleFilter, chroma_where
 from ingest.indexing import LEXICAL_DIR, MANIFEST, PENDING, check_model, load_embedder, open_dense_store
 from ingest.latent_terms import SparseTerms
 from ingest.lexical import LexicalIndex
-from ingest.records import Article, Chunk
+from ingest.metadata import outlet_key
+from ingest.records import Article, Chunk, Metadata
 from ingest.redaction import strip_userinfo
 from ingest.settings import Settings
 
@@ -65,6 +69,10 @@ class Retriever:
         self._lexical: LexicalIndex | None = None
         self._lexical_name = ""
         self._sources = np.array([], dtype=object)
+        self._days = np.array([], dtype=np.int64)
+        """Each lexical chunk's article day (ingest.dates.date_key; 0 when undated), for date filters."""
+        self._outlets = np.array([], dtype=object)
+        """Each lexical chunk's article outlet key ("" when unknown), for outlet filters."""
         self._store: ChromaStore | None = None
         self.refresh()
 
@@ -115,6 +123,11 @@ class Retriever:
         ids = lexical.ids if lexical else []
         source_of = {c.id: c.source for c in self._catalog.chunks(ids)} if ids else {}
         self._sources = np.array([source_of.get(i, "") for i in ids], dtype=object)
+        metas = self._catalog.article_meta(set(source_of.values()))
+        day_of = {s: date_key(m.date) or 0 for s, m in metas.items()}
+        outlet_of = {s: outlet_key(m.outlet) for s, m in metas.items()}
+        self._days = np.array([day_of.get(s, 0) for s in self._sources], dtype=np.int64)
+        self._outlets = np.array([outlet_of.get(s, "") for s in self._sources], dtype=object)
         self._lexical, self._lexical_name = lexical, name
 
     @property
@@ -132,6 +145,10 @@ class Retriever:
         """Every indexed source path (for filters)."""
         return sorted(s for s, r in self._catalog.files().items() if r.duplicate_of is None)
 
+    def outlets(self) -> list[str]:
+        """The outlets the indexed articles name (for the outlet filter's choices)."""
+        return self._catalog.outlets()
+
     def article_text(self, source: str) -> str | None:
         """The cleaned text of an indexed article."""
         article = self._catalog.article(source)
@@ -142,20 +159,36 @@ class Retriever:
         return self._catalog.article(source)
 
     def retrieve(
-        self, question: str, k: int | None = None, sources: Sequence[str] | None = None, *, context: str = ""
+        self,
+        question: str,
+        k: int | None = None,
+        sources: Sequence[str] | None = None,
+        *,
+        context: str = "",
+        scope: ArticleFilter | None = None,
     ) -> Retrieval:
-        """The `k` best passages for `question`, optionally only from `sources`.
+        """The `k` best passages for `question`, optionally only from `sources` and within `scope`.
 
         `context` is an earlier question that this one follows up: its words join the lexical query and
         its vector joins the question's (at CONTEXT_WEIGHT), so the topic carries while the question's own
         words and meaning decide which passage answers it.
+
+        `scope` (dates, outlets) is applied inside both retrievers: Chroma's `where` and the lexical
+        engine's mask, so each fills its candidates from the allowed articles only. Among the candidates,
+        one article per wire story is kept (the others are listed in its passages' `also_in`), and a
+        question asking for the latest news prefers recent articles (assistant.recency).
         """
         self.refresh()
+        if sources:
+            scope = ArticleFilter(tuple(sources), *(_rest(scope)))
+        scope = scope if scope is not None and not scope.empty else None
+        latest = asks_for_latest(question)
+        depth_factor = DEPTH_FACTOR if latest else 1
         note = self.note
         if self._lexical is None:
             note = f"{note} The lexical index is missing or outdated: run `assistant ingest` to rebuild it.".strip()
         k = k or self.settings.k
-        lexical_hits = self._lexical_hits(f"{question} {context}".strip(), sources)
+        lexical_hits = self._lexical_hits(f"{question} {context}".strip(), scope, depth_factor)
         dense_hits: dict[str, float] = {}
         query: np.ndarray | None = None
         dense = self.embedder is not None
@@ -163,7 +196,7 @@ class Retriever:
         if self.embedder is not None:
             query, query_terms = self._query(question, context)
             try:
-                dense_hits = self._dense_hits(query, sources)
+                dense_hits = self._dense_hits(query, scope, depth_factor)
             except Exception as error:  # noqa: BLE001 - a store outage must not take answering down with it
                 logger.warning("dense search failed, answering from the lexical index: %s", error)
                 self._store = None  # reconnect on the next question
@@ -185,16 +218,34 @@ class Retriever:
         terms = {c: e.terms for c, e in evidence.items() if e.terms is not None}
         fused = fuse_scores(candidates, lexical_hits, dense_scores, weights, terms, self.settings.terms_weight)
         depth = max(k, self.settings.k * 4) if self.reranker is not None else k
-        selected = [cid for cid, _ in fused[:depth]]
+        chunks = {c.id: c for c in self._catalog.chunks([cid for cid, _ in fused])}
+        fused = [(cid, score) for cid, score in fused if cid in chunks]  # not yet committed: not an answer
+        metas = self._catalog.article_meta({c.source for c in chunks.values()})
+        if latest:
+            fused = prefer_recent(fused, {cid: date_key(_meta(metas, chunks[cid].source).date) for cid, _ in fused})
+        story_of = self._catalog.stories({c.source for c in chunks.values()})
+        ranked = [(cid, chunks[cid].source) for cid, _ in fused]
+        if latest:  # the latest news of a wire story is its newest copy among the candidates
+            ranked = _newest_copies(ranked, story_of, metas)
+        kept, _ = one_article_per_story(ranked, story_of)
+        selected = [cid for cid, _ in kept[:depth]]
         fused_score = dict(fused)
-        chunks = {c.id: c for c in self._catalog.chunks(selected)}
-        hashes = self._catalog.hashes({c.source for c in chunks.values()})
+        copies = self._copies({story_of[chunks[cid].source] for cid in selected if chunks[cid].source in story_of})
+        hashes = self._catalog.hashes({chunks[cid].source for cid in selected})
         passages = [
             _passage(
-                chunks[cid], fused_score[cid], evidence.get(cid), dense_hits.get(cid), lexical_hits.get(cid), hashes
+                chunks[cid],
+                fused_score[cid],
+                evidence.get(cid),
+                dense_hits.get(cid),
+                lexical_hits.get(cid),
+                hashes,
+                _meta(metas, chunks[cid].source),
+                tuple(
+                    c for c in copies.get(story_of.get(chunks[cid].source, ""), ()) if c.source != chunks[cid].source
+                ),
             )
             for cid in selected
-            if cid in chunks  # a vector added by an ingest that has not committed yet is not an answer
         ]
         if self.reranker is not None and passages:
             passages = self.reranker.rerank(question, passages)
@@ -218,16 +269,64 @@ class Retriever:
         vectors = {c: passage_vectors.decode(data) for c, data in self._catalog.vectors(candidates).items()}
         return dense_evidence(query, vectors, self.settings.sentence_weight, query_terms)
 
-    def _lexical_hits(self, question: str, sources: Sequence[str] | None) -> dict[str, float]:
+    def _copies(self, stories: set[str]) -> dict[str, list[OtherCopy]]:
+        """Every article of each story, as the `also_in` entries its other copies show."""
+        if not stories:
+            return {}
+        members = self._catalog.story_members(stories)
+        metas = self._catalog.article_meta({s for sources in members.values() for s in sources})
+        return {
+            story: [OtherCopy(s, _meta(metas, s).outlet, _meta(metas, s).date, _meta(metas, s).url) for s in sources]
+            for story, sources in members.items()
+        }
+
+    def _allowed(self, scope: ArticleFilter | None) -> np.ndarray | None:
+        """The lexical engine's mask of the chunks `scope` allows (the same rule as `ArticleFilter.allows`)."""
+        if scope is None:
+            return None
+        allowed = np.ones(len(self._sources), dtype=bool)
+        if scope.sources:
+            allowed &= np.isin(self._sources, list(scope.sources))
+        if scope.outlets:
+            allowed &= np.isin(self._outlets, list(scope.outlets))
+        if scope.since is not None:
+            allowed &= (self._days > 0) & (self._days >= scope.since)
+        if scope.until is not None:
+            allowed &= (self._days > 0) & (self._days <= scope.until)
+        return allowed
+
+    def _lexical_hits(self, question: str, scope: ArticleFilter | None, factor: int = 1) -> dict[str, float]:
         if self._lexical is None:
             return {}
-        allowed = np.isin(self._sources, list(sources)) if sources else None
-        hits = self._lexical.search(question, self.settings.lexical_depth, allowed=allowed)
+        hits = self._lexical.search(question, self.settings.lexical_depth * factor, allowed=self._allowed(scope))
         return {hit.chunk_id: hit.score for hit in hits}
 
-    def _dense_hits(self, query: np.ndarray, sources: Sequence[str] | None) -> dict[str, float]:
-        hits = self.store().search(query, self.settings.dense_depth, sources=sources)
+    def _dense_hits(self, query: np.ndarray, scope: ArticleFilter | None, factor: int = 1) -> dict[str, float]:
+        hits = self.store().search(query, self.settings.dense_depth * factor, where=chroma_where(scope))
         return {hit.chunk_id: hit.similarity for hit in hits}
+
+
+def _newest_copies(
+    ranked: list[tuple[str, str]], story_of: dict[str, str], metas: dict[str, Metadata]
+) -> list[tuple[str, str]]:
+    """`ranked` (chunk id, source) without the chunks of a story's copies older than its newest candidate copy."""
+    newest: dict[str, tuple[int, str]] = {}
+    for _, source in ranked:
+        story = story_of.get(source)
+        if story is not None:
+            day = date_key(_meta(metas, source).date) or 0
+            if story not in newest or day > newest[story][0]:
+                newest[story] = (day, source)
+    return [(c, s) for c, s in ranked if s not in story_of or newest[story_of[s]][1] == s]
+
+
+def _rest(scope: ArticleFilter | None) -> tuple[int | None, int | None, tuple[str, ...]]:
+    """A filter's dates and outlets (its sources are replaced)."""
+    return (None, None, ()) if scope is None else (scope.since, scope.until, scope.outlets)
+
+
+def _meta(metas: dict[str, Metadata], source: str) -> Metadata:
+    return metas.get(source) or Metadata()
 
 
 def _passage(
@@ -237,6 +336,8 @@ def _passage(
     dense: float | None,
     lexical: float | None,
     hashes: dict[str, str],
+    meta: Metadata,
+    also_in: tuple[OtherCopy, ...] = (),
 ) -> Passage:
     found_by = tuple(name for name, value in (("dense", dense), ("lexical", lexical)) if value is not None)
     similarity = evidence.chunk if evidence is not None else dense
@@ -254,6 +355,11 @@ def _passage(
         found_by,
         sentences,
         hashes.get(chunk.source, ""),
+        meta.date,
+        meta.outlet,
+        meta.author,
+        meta.url,
+        also_in,
         evidence.terms if evidence is not None else None,
     )
 

@@ -21,10 +21,21 @@ import numpy as np
 
 from ingest import passage_vectors
 from ingest.analysis import ANALYZER_VERSION
+from ingest.archives import BadRow, is_archive, parse_field_spec
 from ingest.catalog import Catalog, FileRecord
 from ingest.chroma_store import ChromaStore
 from ingest.chunking import ChunkerSettings, chunk_article
-from ingest.cleaning import clean_text, find_title_in_raw
+from ingest.dates import date_key
+from ingest.declarations import SettingError
+from ingest.documents import (
+    archive_rows,
+    document_hash,
+    file_article,
+    is_document,
+    is_sidecar,
+    read_sidecar_bytes,
+    row_article,
+)
 from ingest.embedding import (
     Embedder,
     EmbeddingUnavailableError,
@@ -34,12 +45,16 @@ from ingest.embedding import (
     embed_with_terms,
     resolve_model,
 )
-from ingest.files import IndexLock, hash_bytes, write_atomic
+from ingest.files import IndexLock, write_atomic
+from ingest.filters import DAY_FIELD, OUTLET_FIELD
 from ingest.lexical import LexicalIndex, analyze_fields, decode_terms, encode_terms, live_generation
-from ingest.loading import MAX_FILE_BYTES, SkipFile, is_supported, read_document
+from ingest.loading import MAX_FILE_BYTES, SkipFile, supported_types
+from ingest.metadata import outlet_key
 from ingest.passage_vectors import embed_passages
-from ingest.records import Article, Chunk
+from ingest.records import Article, Chunk, Metadata
 from ingest.settings import Settings
+from ingest.stories import refresh_stories
+from ingest.wire import DEFAULT_PARAMS as DEFAULT_WIRE
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +141,8 @@ class _Scanned:
     origin: Path
     hash: str
     size: int
+    archive: str | None = None
+    """For a row of an archive export: the export's own document name (the row is read from `origin`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +271,12 @@ class _Sync:
         self._store: ChromaStore | None = None
         self.progress = progress
         self.warnings: list[str] = []
+        try:
+            self.fields = parse_field_spec(settings.fields)
+        except ValueError as error:
+            raise SettingError(str(error)) from None
+        self._metas: dict[str, Metadata] = {}
+        """The metadata of the articles being indexed (Chroma keeps their day and outlet beside each vector)."""
 
     def close(self) -> None:
         self.catalog.close()
@@ -296,6 +319,8 @@ class _Sync:
                 self._rebuild_lexical(self.catalog.generation())
             if known and self.meta.get("dense") == "1" and not self._vectors_current:
                 self._complete_vectors()
+            if known and self.catalog.signatures(DEFAULT_WIRE.version)[1]:
+                refresh_stories(self.catalog)  # an index from before wire stories were kept
             return self._report(plan, skipped, embedded=0, reused=0, repaired=False)
 
         if plan.to_index:
@@ -323,6 +348,7 @@ class _Sync:
             vectors,
         )
         self._rebuild_lexical(generation)
+        refresh_stories(self.catalog)
         self.store().set_metadata(self._collection_metadata())
         (self.index_dir / PENDING).unlink(missing_ok=True)
         if complete and not self._vectors_current:
@@ -351,12 +377,28 @@ class _Sync:
         for root in self.roots:
             base = root.resolve() if root.is_dir() else root.resolve().parent
             files = [root] if root.is_file() else sorted(_walk(root))
+            names: dict[Path, set[str]] = {}
             for path in files:
+                names.setdefault(path.parent, set()).add(path.name)
+            for path in files:
+                if root.is_dir() and is_sidecar(path.name, names[path.parent]):
+                    continue  # read with its document
                 folder = folders.get(path.parent)
                 if folder is None:
                     folder = folders[path.parent] = path.parent.resolve()
                 source = _source_name(folder / path.name, base, docs_dir)
                 reason = _unreadable_reason(path, base)
+                origin = folder / path.name
+                if reason is None and path.is_symlink():
+                    origin = path.resolve()  # checked by _unreadable_reason: no loop, inside the folder
+                if reason is None and is_archive(path):
+                    try:
+                        self._scan_rows(source, origin, scanned, skipped)
+                    except SkipFile as error:
+                        skipped.append(Skipped(source, str(error)))
+                    except OSError as error:
+                        skipped.append(Skipped(source, f"cannot be read ({error.strerror})"))
+                    continue
                 if reason is None:
                     try:
                         data = path.read_bytes()
@@ -365,12 +407,22 @@ class _Sync:
                 if reason is not None:
                     skipped.append(Skipped(source, reason))
                     continue
-                origin = path.resolve() if path.is_symlink() else folder / path.name
                 if source in scanned and scanned[source].origin != origin:
                     skipped.append(Skipped(source, f"another file named {source} is already being indexed"))
                     continue
-                scanned[source] = _Scanned(source, origin, hash_bytes(data), len(data))
+                content_hash = document_hash(data, read_sidecar_bytes(path))
+                scanned[source] = _Scanned(source, origin, content_hash, len(data))
         return scanned, tuple(skipped)
+
+    def _scan_rows(self, source: str, origin: Path, scanned: dict[str, _Scanned], skipped: list[Skipped]) -> None:
+        """Each row of an archive export as a document of its own (streamed: one row in memory at a time)."""
+        for name, row in archive_rows(origin, source, self.fields):
+            if isinstance(row, BadRow):
+                skipped.append(Skipped(name, row.reason))
+            elif name in scanned and scanned[name].origin != origin:
+                skipped.append(Skipped(name, f"another document named {name} is already being indexed"))
+            else:
+                scanned[name] = _Scanned(name, origin, row.hash, len(row.text.encode("utf-8")), source)
 
     def _prepare(
         self, sources: Sequence[str], scanned: dict[str, _Scanned]
@@ -382,29 +434,59 @@ class _Sync:
             chunker, counter = self._chunker("approx"), _approximate_counts
         prepared: list[_Prepared] = []
         failed: list[Skipped] = []
+        for source, article, size, origin in self._articles(sources, scanned, failed):
+            record = FileRecord(
+                source, str(origin), article.content_hash, size, None, article.title, chunker.fingerprint()
+            )
+            chunks = chunk_article(article, chunker, counter)
+            terms = tuple(encode_terms(analyze_fields(c.text)) for c in chunks)
+            prepared.append(_Prepared(record, article, chunks, terms))
+            self._metas[source] = article.meta
+        return prepared, tuple(failed)
+
+    def _articles(
+        self, sources: Sequence[str], scanned: dict[str, _Scanned], failed: list[Skipped]
+    ) -> Iterable[tuple[str, Article, int, Path]]:
+        """(source, Article, size, origin) of each readable document; the others go to `failed` with the reason."""
+        rows: dict[str, set[str]] = {}
         for source in sources:
             entry = scanned[source]
+            if entry.archive is not None:
+                rows.setdefault(entry.archive, set()).add(source)
+                continue
             try:
                 data = entry.origin.read_bytes()
-                raw = read_document(entry.origin, data)
+                sidecar = read_sidecar_bytes(entry.origin)
+                article, warnings = file_article(source, entry.origin, data, sidecar)
             except SkipFile as error:
                 failed.append(Skipped(source, str(error)))
                 continue
             except OSError as error:
                 failed.append(Skipped(source, f"cannot be read ({error.strerror})"))
                 continue
-            text = clean_text(raw)
-            if not text:
-                failed.append(Skipped(source, "nothing left after removing boilerplate"))
+            self.warnings.extend(warnings)
+            yield source, article, len(data), entry.origin  # the hash of the bytes read, even if changed since
+        for archive, wanted in rows.items():
+            origin = scanned[next(iter(wanted))].origin
+            found: set[str] = set()
+            try:
+                for name, row in archive_rows(origin, archive, self.fields, only=wanted):
+                    if isinstance(row, BadRow):
+                        continue
+                    found.add(name)
+                    try:
+                        article = row_article(archive, row)
+                    except SkipFile as error:
+                        failed.append(Skipped(name, str(error)))
+                        continue
+                    yield name, article, len(row.text.encode("utf-8")), origin
+            except (SkipFile, OSError) as error:
+                reason = str(error) if isinstance(error, SkipFile) else f"cannot be read ({error.strerror})"
+                failed.extend(Skipped(name, reason) for name in sorted(wanted - found))
                 continue
-            content_hash = hash_bytes(data)  # the bytes actually read, even if the file changed since the scan
-            title = find_title_in_raw(raw, text, Path(source).stem)
-            article = Article(source, title, text, content_hash)
-            record = FileRecord(source, str(entry.origin), content_hash, len(data), None, title, chunker.fingerprint())
-            chunks = chunk_article(article, chunker, counter)
-            terms = tuple(encode_terms(analyze_fields(c.text)) for c in chunks)
-            prepared.append(_Prepared(record, article, chunks, terms))
-        return prepared, tuple(failed)
+            failed.extend(
+                Skipped(name, "the row changed or left the file during ingest") for name in sorted(wanted - found)
+            )
 
     def _write_dense(self, old_ids: Sequence[str], prepared: Sequence[_Prepared]) -> tuple[int, int, dict[str, bytes]]:
         """Delete the old vectors, add the new ones (reusing vectors of identical chunk text).
@@ -439,8 +521,9 @@ class _Sync:
         rows = rows or {}
         encoded = {c.id: rows[c.text] for c in chunks if c.text in rows}
         reused = [c for c in chunks if c.text in reuse]
+        self._load_metas({c.source for c in chunks})
         if reused:
-            store.add([c.id for c in reused], np.stack([reuse[c.text] for c in reused]), *_payload(reused))
+            store.add([c.id for c in reused], np.stack([reuse[c.text] for c in reused]), *_payload(reused, self._metas))
             lacking = [c for c in reused if c.id not in encoded]
             encoded.update(self._passage_rows(lacking, embedder)[1])
         fresh = [c for c in chunks if c.text not in reuse]
@@ -449,12 +532,19 @@ class _Sync:
             for start in range(0, len(fresh), EMBED_GROUP):
                 group = fresh[start : start + EMBED_GROUP]
                 vectors, rows_of_group = self._passage_rows(group, embedder)
-                store.add([c.id for c in group], vectors, *_payload(group))
+                store.add([c.id for c in group], vectors, *_payload(group, self._metas))
                 encoded.update(rows_of_group)
                 bar.update(len(group))
         finally:
             bar.close()
         return len(fresh), len(reused), encoded
+
+    def _load_metas(self, sources: set[str]) -> None:
+        """The metadata of articles already in the manifest (a repair re-adds their vectors)."""
+        lacking = [s for s in sources if s not in self._metas]
+        if lacking:
+            known = self.catalog.article_meta(lacking)
+            self._metas.update({s: known.get(s, Metadata()) for s in lacking})
 
     def _passage_rows(self, chunks: Sequence[Chunk], embedder: Embedder) -> tuple[np.ndarray, dict[str, bytes]]:
         """The chunks' vectors, and their encoded passage vectors (sentences and latent terms included)."""
@@ -683,13 +773,13 @@ def _unreadable_reason(path: Path, base: Path) -> str | None:
             return "symbolic link pointing outside the documents folder"
         if not target.is_file():
             return "not a regular file"
-    if not is_supported(path):
-        return f"unsupported file type {path.suffix or '(none)'}; use .txt, .md, .html or .pdf"
+    if not is_document(path.name):
+        return f"unsupported file type {path.suffix or '(none)'}; use {supported_types()}, or .jsonl/.csv/.tsv exports"
     try:
         size = path.stat().st_size
     except OSError as error:
         return f"cannot be read ({error.strerror})"
-    if size > MAX_FILE_BYTES:
+    if size > MAX_FILE_BYTES and not is_archive(path):  # an export is streamed row by row
         return f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; split it into smaller files"
     return None
 
@@ -698,11 +788,29 @@ def _approximate_counts(texts: Sequence[str]) -> list[int]:
     return [approximate_token_count(t) for t in texts]
 
 
-def _payload(chunks: Sequence[Chunk]) -> tuple[None, list[dict[str, str | int]]]:
-    """What Chroma stores beside each vector: the metadata a filter needs, not the text (the manifest has it)."""
-    metadatas: list[dict[str, str | int]] = [
-        {"source": c.source, "title": c.title, "chunk": c.number, "start": c.start, "end": c.end} for c in chunks
-    ]
+def _payload(chunks: Sequence[Chunk], metas: Mapping[str, Metadata]) -> tuple[None, list[dict[str, str | int]]]:
+    """What Chroma stores beside each vector: the metadata a filter needs, not the text (the manifest has it).
+
+    The article's day (`DAY_FIELD`, 20190323) and outlet (`OUTLET_FIELD`) are there only when known, so a
+    date or outlet filter's `where` leaves out the articles without them (ingest.filters).
+    """
+    metadatas: list[dict[str, str | int]] = []
+    for c in chunks:
+        item: dict[str, str | int] = {
+            "source": c.source,
+            "title": c.title,
+            "chunk": c.number,
+            "start": c.start,
+            "end": c.end,
+        }
+        meta = metas.get(c.source)
+        if meta is not None:
+            day, outlet = date_key(meta.date), outlet_key(meta.outlet)
+            if day is not None:
+                item[DAY_FIELD] = day
+            if outlet:
+                item[OUTLET_FIELD] = outlet
+        metadatas.append(item)
     return None, metadatas
 
 

@@ -212,7 +212,13 @@ def test_cli_ask_json_is_the_answer(lexical_seed_index: AssistantSettings, capsy
         "score",
         "supported",
         "content_hash",
+        "date",
+        "outlet",
+        "author",
+        "url",
+        "also_in",
     }
+    assert data["citations"][0]["date"] is None and data["citations"][0]["also_in"] == []  # the seeds carry none
     assert data["unsupported"] == []
     assert main(["ask", question, "--index", index, "--model", model]) == 0
     plain = capsys.readouterr().out
