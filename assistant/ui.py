@@ -188,18 +188,27 @@ def create_app(
         kept = [s for s in selected or () if s in view.sources]
         return view.status, gr.update(choices=list(view.sources), value=kept)
 
-    def on_load() -> tuple[str, Any, IndexView]:
-        view = views.current()
-        return (*shown(view), view)
+    def outlet_choices(selected: Sequence[str] | None = None) -> Any:
+        choices = assistant.retriever.outlets()
+        return gr.update(choices=choices, value=[o for o in selected or () if o in choices])
 
-    def on_tick(seen: IndexView | None, selected: list[str] | None) -> tuple[Any, Any, Any]:
+    def on_load() -> tuple[str, Any, Any, IndexView]:
+        view = views.current()
+        status, choices = shown(view)
+        return status, choices, outlet_choices(), view
+
+    def on_tick(
+        seen: IndexView | None, selected: list[str] | None, outlets: list[str] | None
+    ) -> tuple[Any, Any, Any, Any]:
         view = views.current()
         if view == seen:
-            return gr.skip(), gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         status, choices = shown(view, selected)
+        outlet_update = outlet_choices(outlets)
         if seen is not None and view.sources == seen.sources:
-            choices = gr.skip()  # an open dropdown is left alone when its choices did not change
-        return status, choices, view
+            # an open dropdown is left alone when its choices did not change
+            choices = outlet_update = gr.skip()
+        return status, choices, outlet_update, view
 
     def respond(
         message: str,
@@ -416,11 +425,11 @@ def create_app(
         documents = {"concurrency_limit": 4, "concurrency_id": "documents", "api_visibility": "private"}
         add.click(upload, files, [report, status, sources, seen, files], **documents)  # type: ignore[arg-type]
         reindex_button.click(rebuild, None, [report, status, sources, seen], **documents)  # type: ignore[arg-type]
-        app.load(on_load, None, [status, sources, seen], api_visibility="private")
+        app.load(on_load, None, [status, sources, outlets, seen], api_visibility="private")
         timer.tick(
             on_tick,
-            [seen, sources],
-            [status, sources, seen],
+            [seen, sources, outlets],
+            [status, sources, outlets, seen],
             api_visibility="private",
             show_progress="hidden",
             concurrency_limit=4,

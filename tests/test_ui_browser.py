@@ -313,23 +313,27 @@ def test_every_session_reads_the_current_status_and_document_list(
 ) -> None:
     early = pages(fresh.url)  # open before the upload, left open
     assert re.search(r"documents\s+5", status_text(early))
-    path = tmp_path / "عاصفة.txt"
-    path.write_text(NEW_ARTICLE, encoding="utf-8")
+    path = tmp_path / "عاصفة.md"  # its front matter names an outlet no other article has
+    path.write_text(f"---\noutlet: صحيفة العاصفة\ndate: 2019-05-01\n---\n{NEW_ARTICLE}", encoding="utf-8")
     upload(pages(fresh.url), path)
     late = pages(fresh.url)  # a new session after the upload
     for page in (late, early):  # the new one at load, the open one within a refresh
         page.wait_for_function(
             "() => /documents\\s+6/.test(document.querySelector('#status').innerText)", timeout=15_000
         )
+    for page in (late, early):
+        page.get_by_text("Settings / الإعدادات").click()
+        page.click("#outlets input")
+        page.get_by_role("option", name="صحيفة العاصفة").wait_for(timeout=5_000)
+        page.keyboard.press("Escape")
     page = late
-    page.get_by_text("Settings / الإعدادات").click()
     page.click("#filter input")
-    page.get_by_role("option", name="عاصفة.txt").click()
+    page.get_by_role("option", name="عاصفة.md").click()
     page.keyboard.press("Escape")
     ask(page, STORM_QUESTION)
     assert "not in the list of choices" not in page.locator("body").inner_text()
     page.get_by_text("المصادر (", exact=False).last.click()
-    assert "عاصفة.txt" in page.locator("#chat .source").first.inner_text()
+    assert "عاصفة.md" in page.locator("#chat .source").first.inner_text()
 
 
 def open_first_source(page: Any) -> Any:
