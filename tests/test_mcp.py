@@ -76,6 +76,13 @@ def test_tools_answer_and_search_with_citations(assistant: Assistant) -> None:
         refused = call(url, "search", {"question": "منبج", "k": 0})
         assert refused.isError and "ASSISTANT_K" not in refused.content[0].text and "k" in refused.content[0].text
         assert "Traceback" not in refused.content[0].text
+        # The filter arguments reach both retrievers: the seeds have no outlet and no date.
+        for filters in ({"outlets": "الحرة, العربية"}, {"since": "2030-01-01"}):
+            narrowed = call(url, "search", {"question": "تفجير منبج", "k": 2, **filters})
+            assert not narrowed.isError and json.loads(narrowed.content[0].text) == []
+        bad_date = call(url, "search", {"question": "منبج", "since": "2019-13-45"})
+        assert bad_date.isError and "2019-13-45" in bad_date.content[0].text
+        assert "Traceback" not in bad_date.content[0].text
     finally:
         app.close()
 
