@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING
 
 from assistant.llm import LLMUnavailableError, redact
 from assistant.records import Answer
-from assistant.retrieval import IndexMissingError
-from ingest.embedding import EmbeddingUnavailableError
+from ingest.embedding import EmbeddingUnavailableError, ModelMismatchError
 from ingest.files import IndexBusyError
-from ingest.indexing import ModelMismatchError, NoDocumentsError, SyncReport, index_status, sync
+from ingest.reader import IndexMissingError, ManifestDamagedError
+from ingest.reports import SyncReport
 from ingest.settings import Settings
+from ingest.status import Status, index_status
+from ingest.sync import NoDocumentsError, sync
 
 if TYPE_CHECKING:
     from assistant.evaluation import EvalReport
@@ -26,6 +28,7 @@ EXPECTED_ERRORS = (
     IndexBusyError,
     IndexMissingError,
     LLMUnavailableError,
+    ManifestDamagedError,
     ModelMismatchError,
     NoDocumentsError,
     EmbeddingUnavailableError,
@@ -101,7 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--model", help="embedding model (env ASSISTANT_EMBEDDING_MODEL; default BAAI/bge-m3)")
     chat.add_argument("--llm", help="LangChain chat model, provider:model or hf:<id or path> (env ASSISTANT_LLM)")
 
-    status = commands.add_parser("status", help="show what the index holds", description="Show what the index holds.")
+    status = commands.add_parser(
+        "status",
+        help="show what the index holds and check it",
+        description="Show what the index holds, and check every part of it: the manifest is read whole, each "
+        "lexical index file is compared with the checksum recorded when it was written, Chroma's vector index "
+        "is checked for consistency and its count against the manifest. Exits with 1 when a part is damaged, "
+        "missing or out of step (each is named, with what to run).",
+    )
     _index_option(status)
     status.add_argument("--json", action="store_true", help="print the status as JSON")
 
@@ -307,21 +317,40 @@ def parse_auth(value: str) -> tuple[str, str] | None:
 
 def _status(args: argparse.Namespace) -> int:
     settings = Settings.from_env(index_dir=args.index)
-    status = index_status(settings)
+    status = index_status(settings, deep=True)
     if args.json:
         _print_json(status.to_dict())
-        return 0
-    if not status.documents:
-        print(f"No documents indexed in {status.index}. Run `assistant ingest` to build the index.")
-        return 0
-    print(f"index:      {status.index}")
-    print(f"documents:  {status.documents}")
-    print(f"chunks:     {status.chunks}")
-    print(f"model:      {status.model}")
-    print(f"dense:      {'yes' if status.dense else 'no (lexical search only)'}")
-    print(f"lexical:    {'yes' if status.lexical else 'no (run `assistant ingest` to rebuild it)'}")
-    print(f"updated at: {status.updated_at}")
-    return 0
+    else:
+        print(format_status(status))
+    return 0 if status.healthy else 1
+
+
+def format_status(status: Status) -> str:
+    """The counts, each part's state and every problem found."""
+    if not status.documents and status.healthy:
+        return f"No documents indexed in {status.index}. Run `assistant ingest` to build the index."
+    parts = {problem.part for problem in status.problems}
+    lines = [
+        f"index:      {status.index}",
+        f"documents:  {status.documents}",
+        f"chunks:     {status.chunks}",
+        f"model:      {status.model}",
+        f"generation: {status.generation}",
+        f"manifest:   {'damaged' if 'manifest' in parts else 'verified'}",
+        f"dense:      {_dense_line(status, 'dense' in parts)}",
+        f"lexical:    {'yes, verified' if status.lexical else 'no (run `assistant ingest` to rebuild it)'}",
+        f"updated at: {status.updated_at}",
+    ]
+    lines.extend(f"problem:    {problem.part}: {problem.detail}" for problem in status.problems)
+    return "\n".join(lines)
+
+
+def _dense_line(status: Status, damaged: bool) -> str:
+    if status.dense:
+        return f"yes, {status.vectors} vectors, verified"
+    if damaged:
+        return "no (damaged: run `assistant ingest` to repair it)"
+    return "no (lexical search only)"
 
 
 def format_report(report: SyncReport) -> str:
@@ -331,10 +360,11 @@ def format_report(report: SyncReport) -> str:
         f"{len(report.unchanged)} unchanged, {len(report.duplicates)} duplicates, {len(report.skipped)} skipped "
         f"in {report.seconds:.2f} s",
         f"index: {report.documents} documents, {report.chunks} chunks; "
-        f"{report.embedded} chunks embedded, {report.reused} reused; "
+        f"{report.embedded} chunks embedded, {report.reused} reused, {report.kept} kept; "
         f"dense: {'yes' if report.dense else 'no'} ({report.model})",
     ]
-    if report.repaired:
+    lines.extend(f"repaired: {repair}" for repair in report.repairs)
+    if report.repaired and not report.repairs:
         lines.append("repaired an interrupted earlier ingest")
     for label, paths in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
         lines.extend(f"  {label}: {path}" for path in paths)

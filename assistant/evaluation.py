@@ -20,12 +20,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from assistant.llm import build_chat_model
+from assistant.notes import render_notes
 from assistant.records import Answer
 from assistant.settings import AssistantSettings
 from ingest.analysis import normalize
 from ingest.embedding import Embedder, EmbeddingUnavailableError, resolve_model
-from ingest.indexing import load_embedder, sync
+from ingest.factories import load_embedder
 from ingest.settings import Settings
+from ingest.sync import sync
 
 logger = logging.getLogger(__name__)
 
@@ -327,7 +329,8 @@ def _run(
     assistant = Assistant.from_settings(settings, chat_model=chat_model, embedder_factory=embedder_factory)
     try:
         if eval_set.format == "jsonl":  # a temporary SQuAD index is dense unless `notes` already says why not
-            retriever_note = (assistant.retriever.note,) if assistant.retriever.note else ()
+            rendered = render_notes(assistant.retriever.notes, "en")
+            retriever_note = (rendered,) if rendered else ()
             notes = (*notes, *retriever_note, *_unknown_sources(eval_set, assistant.retriever.sources()))
         ranked: list[tuple[str, ...]] = []
         relevant: list[tuple[str, ...]] = []

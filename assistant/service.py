@@ -10,15 +10,15 @@ from typing import Any
 from assistant.extractive import abstain, extract_answer
 from assistant.followup import History, llm_rewrite, rule_rewrite
 from assistant.generation import generate_answer
-from assistant.llm import LLMUnavailableError, build_chat_model
+from assistant.llm import LLMUnavailableError
+from assistant.notes import render_notes
 from assistant.phrases import phrase
-from assistant.records import Answer, Language, Mode
-from assistant.reranking import Reranker
-from assistant.retrieval import Retrieval, Retriever
+from assistant.records import Answer, Mode
+from assistant.retrieval import Retriever
 from assistant.settings import AssistantSettings
 from ingest.analysis import detect_language
 from ingest.embedding import Embedder
-from ingest.indexing import load_embedder
+from ingest.factories import load_embedder
 from ingest.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -45,16 +45,13 @@ class Assistant:
         chat_model: Any | None = None,
         embedder_factory: Callable[[Settings], Embedder] = load_embedder,
     ) -> Assistant:
-        """The one factory used by the CLI, the UI and the tests.
+        """The one factory used by the CLI, the UI and the tests (`assistant.factory.build_assistant`).
 
         `chat_model` (any LangChain chat model) overrides `settings.llm`.
         """
-        settings = settings or AssistantSettings.from_env()
-        reranker = Reranker(settings.reranker_model, settings.index.device) if settings.rerank else None
-        retriever = Retriever.open(settings, embedder_factory=embedder_factory, reranker=reranker)
-        if chat_model is None and settings.llm:
-            chat_model = build_chat_model(settings.llm, settings.llm_timeout)
-        return cls(settings, retriever, chat_model)
+        from assistant.factory import build_assistant
+
+        return build_assistant(settings, chat_model=chat_model, embedder_factory=embedder_factory)
 
     @property
     def mode(self) -> Mode:
@@ -101,7 +98,7 @@ class Assistant:
         model = self.chat_model if use_llm else None
         standalone = self._standalone(question, history, model)
         retrieval = self.retriever.retrieve(standalone, k, sources)
-        note = _note(retrieval, language)
+        note = render_notes(retrieval.notes, language)
         if not retrieval.passages:
             yield abstain(language, self._mode(model), note, standalone)
             return
@@ -157,11 +154,3 @@ def _clean_question(question: str) -> str:
         cut = question.rfind(" ", 0, MAX_QUESTION_CHARS)
         question = question[: cut if cut > 0 else MAX_QUESTION_CHARS]
     return question
-
-
-def _note(retrieval: Retrieval, language: Language) -> str:
-    notes = [] if retrieval.dense else [phrase("lexical_only", language)]
-    for marker in ("The lexical index", "The vector store"):
-        if marker in retrieval.note:
-            notes.append(retrieval.note[retrieval.note.index(marker) :].split(". ")[0].rstrip(".") + ".")
-    return " ".join(notes)

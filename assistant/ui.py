@@ -22,9 +22,12 @@ from typing import Any
 from assistant.records import Answer, Citation
 from assistant.rendering import escape_text, render_article, render_message, render_sources
 from assistant.service import Assistant
+from ingest.factories import load_embedder
 from ingest.files import IndexBusyError, hash_bytes
-from ingest.indexing import SyncReport, index_status, load_embedder, sync
 from ingest.loading import READERS
+from ingest.reports import SyncReport
+from ingest.status import index_status
+from ingest.sync import sync
 
 logger = logging.getLogger(__name__)
 

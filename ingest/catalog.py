@@ -7,8 +7,9 @@ record of truth that the dense and lexical indexes are repaired against.
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,11 @@ CREATE TABLE IF NOT EXISTS files (
     duplicate_of TEXT,
     title TEXT NOT NULL DEFAULT '',
     text TEXT NOT NULL DEFAULT '',
-    chunker TEXT NOT NULL DEFAULT ''
+    chunker TEXT NOT NULL DEFAULT '',
+    mtime_ns INTEGER,
+    ctime_ns INTEGER,
+    inode INTEGER,
+    hashed_at_ns INTEGER
 );
 CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -53,6 +58,26 @@ class FileRecord:
     chunker: str
 
 
+@dataclass(frozen=True, slots=True)
+class FileStat:
+    """A file's content hash with the stat fields it had when it was hashed (see `ingest.scanning`)."""
+
+    hash: str
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    inode: int
+    hashed_at_ns: int
+
+    @classmethod
+    def of(cls, stat: os.stat_result, digest: str, hashed_at_ns: int) -> FileStat:
+        """The record of a file just hashed."""
+        return cls(digest, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, hashed_at_ns)
+
+
+_STAT_COLUMNS = {"mtime_ns": "INTEGER", "ctime_ns": "INTEGER", "inode": "INTEGER", "hashed_at_ns": "INTEGER"}
+
+
 class Catalog:
     """Read and write access to the manifest database."""
 
@@ -69,11 +94,20 @@ class Catalog:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(chunks)")}
             if "terms" not in columns:  # a manifest written before analyzed terms were kept
                 self._db.execute("ALTER TABLE chunks ADD COLUMN terms TEXT")
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(files)")}
+            for column, kind in _STAT_COLUMNS.items():  # a manifest written before scans reused hashes
+                if column not in columns:
+                    self._db.execute(f"ALTER TABLE files ADD COLUMN {column} {kind}")
         self._db.execute("PRAGMA foreign_keys=ON")
 
     def close(self) -> None:
         """Close the database connection."""
         self._db.close()
+
+    def begin_snapshot(self) -> None:
+        """Hold one read transaction from now on, so every read sees the same committed state (WAL keeps it)."""
+        self._db.execute("BEGIN")
+        self._db.execute("SELECT COUNT(*) FROM meta").fetchone()
 
     # meta -------------------------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
@@ -89,6 +123,14 @@ class Catalog:
         """Every file the manifest knows, by source path."""
         rows = self._db.execute("SELECT source, origin, hash, size, duplicate_of, title, chunker FROM files").fetchall()
         return {row[0]: FileRecord(*row) for row in rows}
+
+    def file_stats(self) -> dict[str, FileStat]:
+        """The recorded stat of every file that has one, by source path."""
+        rows = self._db.execute(
+            "SELECT source, hash, size, mtime_ns, ctime_ns, inode, hashed_at_ns FROM files "
+            "WHERE hashed_at_ns IS NOT NULL"
+        ).fetchall()
+        return {row[0]: FileStat(*row[1:]) for row in rows}
 
     def article(self, source: str) -> Article | None:
         """The cleaned article stored for `source`."""
@@ -122,15 +164,23 @@ class Catalog:
             found = {row[0]: Chunk(*row) for row in self._db.execute(f"{query} WHERE c.id IN ({marks})", batch)}
             yield from (found[i] for i in batch if i in found)
 
-    def chunk_terms(self) -> Iterator[tuple[str, str, str | None]]:
-        """(id, text, stored analyzed terms or None) of every chunk, in source order."""
-        yield from self._db.execute("SELECT id, text, terms FROM chunks ORDER BY source, number")
+    def chunk_terms(self) -> Iterator[tuple[str, str, str, str | None]]:
+        """(id, source, text, stored analyzed terms or None) of every chunk, in source order."""
+        yield from self._db.execute("SELECT id, source, text, terms FROM chunks ORDER BY source, number")
 
     def set_terms(self, terms: Iterable[tuple[str, str]], version: str) -> None:
         """Store analyzed terms (chunk id, terms) computed by analyzer `version`."""
         with self._db:
             self._db.executemany("UPDATE chunks SET terms = ? WHERE id = ?", [(t, i) for i, t in terms])
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('terms_version', ?)", (version,))
+
+    def quick_check(self) -> list[str]:
+        """SQLite's `PRAGMA quick_check`: ["ok"], or what it found wrong (reads every page)."""
+        return [str(row[0]) for row in self._db.execute("PRAGMA quick_check")]
+
+    def checkpoint(self) -> None:
+        """Move committed changes from the write-ahead log into the database file, as far as readers allow."""
+        self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def counts(self) -> tuple[int, int]:
         """(indexed documents, chunks)."""
@@ -145,8 +195,12 @@ class Catalog:
         articles: Sequence[tuple[FileRecord, Article, Sequence[Chunk], Sequence[str]]],
         duplicates: Sequence[FileRecord],
         meta: dict[str, str],
+        stats: Mapping[str, FileStat] | None = None,
     ) -> int:
-        """Apply one ingest's changes in a single transaction; returns the new generation."""
+        """Apply one ingest's changes in a single transaction; returns the new generation.
+
+        `stats` records what the scan saw of files (new, changed, or unchanged but touched).
+        """
         generation = self.generation() + 1
         with self._db:
             self._db.executemany("DELETE FROM files WHERE source = ?", [(s,) for s in remove])
@@ -162,7 +216,20 @@ class Catalog:
                 self._insert_file(record, "")
             meta = {**meta, "generation": str(generation)}
             self._db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(meta.items()))
+            self._write_stats(stats or {})
         return generation
+
+    def record_stats(self, stats: Mapping[str, FileStat]) -> None:
+        """Record file stats without counting a new generation (files touched but unchanged)."""
+        if stats:
+            with self._db:
+                self._write_stats(stats)
+
+    def _write_stats(self, stats: Mapping[str, FileStat]) -> None:
+        self._db.executemany(
+            "UPDATE files SET mtime_ns = ?, ctime_ns = ?, inode = ?, hashed_at_ns = ? WHERE source = ? AND hash = ?",
+            [(s.mtime_ns, s.ctime_ns, s.inode, s.hashed_at_ns, source, s.hash) for source, s in stats.items()],
+        )
 
     def set_meta(self, meta: dict[str, str]) -> None:
         """Record settings without counting a new generation."""

@@ -112,7 +112,7 @@ def contents() -> Callable[[Settings], IndexContents]:
 @pytest.fixture(scope="session")
 def seed_index(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> AssistantSettings:
     """Settings of a read-only index of the five seeds, built once with the tiny model."""
-    from ingest.indexing import sync
+    from ingest.sync import sync
 
     root = tmp_path_factory.mktemp("seed-index")
     docs = root / "docs"
@@ -150,7 +150,7 @@ def lexical_seed_index(tmp_path_factory: pytest.TempPathFactory) -> AssistantSet
 
 def build_lexical_seed_index(root: Path) -> AssistantSettings:
     """A copy of the seeds in `root`/docs, indexed in `root`/index with no embedding model (lexical only)."""
-    from ingest.indexing import sync
+    from ingest.sync import sync
 
     docs = root / "docs"
     shutil.copytree(SEEDS, docs)

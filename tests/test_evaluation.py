@@ -21,7 +21,7 @@ from assistant.evaluation import (
     rank_metrics,
 )
 from assistant.records import Answer
-from ingest.indexing import sync
+from ingest.sync import sync
 from ingest.settings import Settings
 
 # Sentences of the seed articles (seeds/), one paragraph each.

@@ -1,0 +1,345 @@
+"""The read side of an index: one snapshot of manifest, lexical index and vectors, renewed as a whole.
+
+`IndexReader` opens the live generation named by `state.json` (the manifest inside one read
+transaction, the lexical generation memory-mapped after its files are checked, the Chroma collection
+after its vector index files are checked) as a `Snapshot`. Before each use it looks at `state.json`;
+when an ingest has written a newer generation it opens that one, hands it to every later question, and
+closes the old one once the questions using it are done. A new Chroma client is opened for the new
+generation only after the old one is closed, so it loads the vectors the ingest wrote.
+
+What cannot be used is recorded as a `PartProblem` instead of failing every question: a damaged
+lexical index leaves dense search, damaged vectors leave lexical search. A damaged manifest cannot be
+worked around; it raises ManifestDamagedError, whose message names `assistant ingest --rebuild`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from ingest.catalog import Catalog
+from ingest.chroma_store import ChromaStore, DenseHit
+from ingest.chunking import chunk_id
+from ingest.integrity import PartProblem, check_dense_files, check_lexical
+from ingest.layout import IndexLayout, IndexState, StateDamagedError, dense_location, read_state
+from ingest.lexical import LexicalDamagedError, LexicalHit, LexicalIndex
+from ingest.records import Article, Chunk
+from ingest.settings import Settings
+from ingest.tantivy_lexical import TantivyLexicalIndex
+
+logger = logging.getLogger(__name__)
+
+REBUILD_HINT = (
+    "The manifest is the index's record of truth and cannot be repaired from the other parts: run "
+    "`assistant ingest --rebuild` to rebuild the index from the documents (every chunk is embedded again)."
+)
+
+
+class IndexMissingError(RuntimeError):
+    """There is no index to answer from."""
+
+
+class ManifestDamagedError(RuntimeError):
+    """The manifest cannot be read or contradicts itself; only `assistant ingest --rebuild` fixes it."""
+
+
+class DenseUnavailableError(RuntimeError):
+    """The vectors cannot be searched (damaged files, or the Chroma server does not answer)."""
+
+
+def index_exists(index_dir: Path) -> bool:
+    """True when `index_dir` holds a manifest."""
+    return IndexLayout(index_dir).manifest.is_file()
+
+
+def ingest_pending(index_dir: Path) -> bool:
+    """True while an ingest is writing (or one was interrupted and awaits repair)."""
+    return IndexLayout(index_dir).pending.exists()
+
+
+def manifest_damaged(path: object, error: BaseException) -> ManifestDamagedError:
+    """The error for a manifest SQLite cannot read (or whose content contradicts its checksums)."""
+    return ManifestDamagedError(f"The manifest {path} is damaged ({error}). {REBUILD_HINT}")
+
+
+def open_catalog(layout: IndexLayout) -> Catalog:
+    """The manifest, read-only, checked to open (raises IndexMissingError or ManifestDamagedError)."""
+    if not layout.manifest.is_file():
+        raise IndexMissingError(
+            f"There is no index in {layout.root}. Run `assistant ingest` first (or set ASSISTANT_INDEX_DIR)."
+        )
+    try:
+        catalog = Catalog(layout.manifest, readonly=True)
+    except sqlite3.DatabaseError as error:
+        raise manifest_damaged(layout.manifest, error) from error
+    try:
+        catalog.begin_snapshot()
+        catalog.meta()
+    except sqlite3.DatabaseError as error:
+        catalog.close()
+        raise manifest_damaged(layout.manifest, error) from error
+    return catalog
+
+
+class Snapshot:
+    """Manifest, lexical index and vectors of one generation, opened together."""
+
+    def __init__(self, reader: IndexReader, layout: IndexLayout, state: IndexState | None, catalog: Catalog) -> None:
+        self._reader = reader
+        self.layout = layout
+        self.state = state
+        self._catalog = catalog
+        self.meta = catalog.meta()
+        self.generation = catalog.generation()
+        self.problems: list[PartProblem] = []
+        self.lexical: LexicalIndex | None = None
+        self._users = 0
+        self._retired = False
+        self._open_lexical()
+
+    # manifest ---------------------------------------------------------------------------------------
+    def chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
+        """Chunks by id; each is checked against its id (a content hash), so damaged text is never quoted."""
+        try:
+            found = {c.id: c for c in self._catalog.chunks(list(ids))}
+        except sqlite3.DatabaseError as error:
+            raise manifest_damaged(self.layout.manifest, error) from error
+        for chunk in found.values():
+            if chunk_id(chunk.source, chunk.start, chunk.text) != chunk.id:
+                raise manifest_damaged(
+                    self.layout.manifest, ValueError(f"chunk {chunk.id} of {chunk.source} does not match its checksum")
+                )
+        return found
+
+    def sources(self) -> list[str]:
+        """Every indexed source path."""
+        try:
+            return sorted(s for s, r in self._catalog.files().items() if r.duplicate_of is None)
+        except sqlite3.DatabaseError as error:
+            raise manifest_damaged(self.layout.manifest, error) from error
+
+    def article(self, source: str) -> Article | None:
+        """The cleaned article stored for `source`."""
+        try:
+            return self._catalog.article(source)
+        except sqlite3.DatabaseError as error:
+            raise manifest_damaged(self.layout.manifest, error) from error
+
+    # lexical ----------------------------------------------------------------------------------------
+    def lexical_search(self, question: str, k: int, sources: Sequence[str] | None = None) -> list[LexicalHit]:
+        """The lexical top `k` (empty when the lexical index cannot be used: see `problems`)."""
+        if self.lexical is None:
+            return []
+        try:
+            return self.lexical.search(question, k, sources=sources)
+        except (LexicalDamagedError, ValueError, OSError) as error:
+            logger.warning("lexical search failed: %s", error)
+            self._lexical_failed(f"the lexical index failed to search ({error}); run `assistant ingest` to rebuild it")
+            return []
+
+    def _open_lexical(self) -> None:
+        if self.state is None:
+            self.problems.append(
+                PartProblem("lexical", "the index has no state.json yet; run `assistant ingest` to complete it")
+            )
+            return
+        record, problems = check_lexical(self.layout, self.state, self.state.generation)
+        if record is None:
+            self._lexical_failed("; ".join(p.detail for p in problems) + "; run `assistant ingest` to rebuild it")
+            return
+        try:
+            self.lexical = TantivyLexicalIndex.open(self.layout.lexical, record)
+        except LexicalDamagedError as error:
+            self._lexical_failed(f"{error}; run `assistant ingest` to rebuild it")
+
+    def _lexical_failed(self, detail: str) -> None:
+        if self.lexical is not None:
+            self.lexical.close()
+        self.lexical = None
+        self.problems.append(PartProblem("lexical", detail))
+        logger.warning("lexical index unusable: %s", detail)
+
+    # dense ------------------------------------------------------------------------------------------
+    def dense_search(self, vector: np.ndarray, k: int, sources: Sequence[str] | None = None) -> list[DenseHit]:
+        """The `k` nearest chunks (raises DenseUnavailableError when the vectors cannot be searched)."""
+        return self._reader.dense_search(self, vector, k, sources)
+
+    # lifetime ---------------------------------------------------------------------------------------
+    def _close(self) -> None:
+        if self.lexical is not None:
+            self.lexical.close()
+            self.lexical = None
+        self._catalog.close()
+
+
+class IndexReader:
+    """The live snapshot of one index for a long-running reader (a chat server, an `Assistant`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.layout = IndexLayout(settings.index_dir)
+        self._lock = threading.Lock()
+        self._dense_gate = threading.Condition()
+        self._dense_users = 0
+        self._store: ChromaStore | None = None
+        self._store_owner: Snapshot | None = None
+        self._dense_problem: str | None = None
+        self._state_stat: tuple[int, int, int] | None = None
+        self._snapshot = self._open_snapshot()
+
+    # snapshots --------------------------------------------------------------------------------------
+    @contextmanager
+    def snapshot(self) -> Iterator[Snapshot]:
+        """The current snapshot (a newer generation is opened first if an ingest finished one)."""
+        with self._lock:
+            self._refresh()
+            snapshot = self._snapshot
+            snapshot._users += 1
+        try:
+            yield snapshot
+        finally:
+            with self._lock:
+                snapshot._users -= 1
+                if snapshot._retired and snapshot._users == 0:
+                    snapshot._close()
+
+    @property
+    def meta(self) -> dict[str, str]:
+        """The manifest's recorded settings (model, dense, ...) of the current snapshot."""
+        return dict(self._snapshot.meta)
+
+    @property
+    def generation(self) -> int:
+        """The generation of the current snapshot."""
+        return self._snapshot.generation
+
+    def close(self) -> None:
+        """Release every file and client."""
+        with self._lock:
+            self._snapshot._retired = True
+            if self._snapshot._users == 0:
+                self._snapshot._close()
+        self._close_store()
+
+    def _refresh(self) -> None:
+        stat = _stat(self.layout)
+        if stat == self._state_stat:
+            return
+        self._state_stat = stat
+        try:
+            state = read_state(self.layout)
+        except StateDamagedError as error:
+            logger.warning("keeping the previous snapshot: %s", error)
+            return
+        current = self._snapshot.state
+        if state is None or (current is not None and state.same_generation(current)):
+            return  # no newer generation (a deleted or damaged state.json is reported by status and ingest)
+        try:
+            fresh = self._open_snapshot()
+        except (IndexMissingError, ManifestDamagedError) as error:
+            logger.warning("keeping the previous snapshot: %s", error)
+            return
+        old = self._snapshot
+        self._snapshot = fresh
+        old._retired = True
+        if old._users == 0:
+            old._close()
+        logger.info("moved to generation %d", fresh.generation)
+
+    def _open_snapshot(self) -> Snapshot:
+        stat = _stat(self.layout)
+        catalog = open_catalog(self.layout)
+        state: IndexState | None
+        try:
+            state = read_state(self.layout)
+        except StateDamagedError as error:
+            state = None
+            logger.warning("%s", error)
+        snapshot = Snapshot(self, self.layout, state, catalog)
+        if state is not None and state.generation > snapshot.generation:
+            snapshot._close()
+            raise manifest_damaged(
+                self.layout.manifest,
+                ValueError(f"it holds generation {snapshot.generation}, older than the live {state.generation}"),
+            )
+        self._state_stat = stat
+        return snapshot
+
+    # dense ------------------------------------------------------------------------------------------
+    def dense_search(
+        self, snapshot: Snapshot, vector: np.ndarray, k: int, sources: Sequence[str] | None
+    ) -> list[DenseHit]:
+        """Search the vectors of `snapshot`'s generation, opening a fresh client when the generation moved."""
+        with self._dense_gate:
+            # The current snapshot gets a client opened for it; a question still on an older snapshot
+            # uses whatever client is open (newer vectors whose chunks it does not know are dropped).
+            stale = self._store_owner is not snapshot and (snapshot is self._snapshot or self._store_owner is None)
+            if stale:
+                while self._dense_users:
+                    self._dense_gate.wait()
+                self._reopen_store(snapshot)
+            store = self._store
+            if store is None:
+                raise DenseUnavailableError(self._dense_problem or "the vectors cannot be used")
+            self._dense_users += 1
+        try:
+            return store.search(vector, k, sources=sources)
+        except Exception as error:
+            with self._dense_gate:
+                if self._store is store:  # reconnect on the next question
+                    self._store_owner = None
+            raise DenseUnavailableError(f"the vector store did not answer ({error})") from error
+        finally:
+            with self._dense_gate:
+                self._dense_users -= 1
+                self._dense_gate.notify_all()
+
+    def dense_problem(self) -> str | None:
+        """Why the vectors cannot be searched, when a check found it (before any question tried)."""
+        return self._dense_problem
+
+    def _reopen_store(self, snapshot: Snapshot) -> None:
+        if self._store is not None:
+            self._store.close()
+        self._store, self._store_owner, self._dense_problem = None, snapshot, None
+        problem = self._dense_files_problem(snapshot.state)
+        if problem:
+            self._dense_problem = problem
+            logger.warning("vectors unusable: %s", problem)
+            return
+        try:
+            self._store = ChromaStore.open(dense_location(self.settings), collection=self.settings.chroma_collection)
+        except Exception as error:
+            self._store_owner = None
+            raise DenseUnavailableError(f"the vector store cannot be opened ({error})") from error
+
+    def _dense_files_problem(self, state: IndexState | None) -> str | None:
+        if self.settings.chroma_url:
+            return None
+        problems = check_dense_files(self.layout, state)
+        if problems:
+            details = "; ".join(p.detail for p in problems)
+            return f"Chroma's vector index is damaged: {details}; run `assistant ingest` to repair it"
+        return None
+
+    def _close_store(self) -> None:
+        with self._dense_gate:
+            while self._dense_users:
+                self._dense_gate.wait()
+            if self._store is not None:
+                self._store.close()
+            self._store, self._store_owner = None, None
+
+
+def _stat(layout: IndexLayout) -> tuple[int, int, int] | None:
+    try:
+        stat = layout.state.stat()
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)

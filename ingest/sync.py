@@ -1,0 +1,621 @@
+"""Incremental sync of a documents folder into the index (manifest + Chroma + lexical generations).
+
+One writer at a time (IndexLock). The manifest is the record of truth. A run that changes anything:
+
+1. writes the `.pending` marker (the next run reconciles Chroma with the manifest if this one dies);
+2. deletes from Chroma the vectors of chunks that went away and adds the new ones, reusing the vector
+   of any chunk whose text was already embedded (chunks whose id is unchanged are left alone);
+3. writes lexical generation g beside g-1: g-1's files linked, the change applied (or, when g-1 cannot
+   be used, g rebuilt from the terms the manifest keeps);
+4. commits the manifest in one transaction (generation g);
+5. records the checksums of Chroma's vector index files and writes `state.json` naming generation g;
+6. removes older lexical generations and the marker.
+
+Before that, every part is checked (`ingest.integrity`, quick): a damaged or missing lexical generation
+is rebuilt from the manifest, damaged or missing vectors are re-embedded (only those: intact vectors are
+kept), and a damaged manifest stops the run with a message naming `--rebuild`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from ingest.analysis import ANALYZER_VERSION
+from ingest.catalog import Catalog, FileRecord, FileStat
+from ingest.checksums import FileSum, stamp_files
+from ingest.chroma_store import ChromaStore, inspect_embedded
+from ingest.chunking import ChunkerSettings, chunk_article
+from ingest.cleaning import clean_text, find_title_in_raw
+from ingest.embedding import (
+    Embedder,
+    EmbeddingUnavailableError,
+    approximate_token_count,
+    check_model,
+    model_differs,
+    resolve_model,
+)
+from ingest.factories import EmbedderFactory, load_embedder, open_dense_store
+from ingest.files import IndexLock, hash_bytes, write_atomic
+from ingest.integrity import PartProblem, check_dense_files, check_lexical, check_manifest, check_state
+from ingest.layout import MANIFEST, IndexLayout, IndexState, dense_location, manifest_stat, write_state
+from ingest.lexical import LexicalChange, LexicalDamagedError, LexicalDocument, analyze_fields, encode_terms
+from ingest.loading import SkipFile, read_document
+from ingest.planning import Plan, plan_changes
+from ingest.reader import manifest_damaged
+from ingest.records import Article, Chunk
+from ingest.reports import Skipped, SyncReport
+from ingest.scanning import Scan, Scanned, scan
+from ingest.settings import Settings
+from ingest.tantivy_lexical import (
+    CHECKSUMS,
+    GenerationRecord,
+    check_generation,
+    find_generations,
+    read_record,
+    remove_generations,
+    write_generation,
+)
+
+logger = logging.getLogger(__name__)
+
+EMBED_GROUP = 512
+
+
+class NoDocumentsError(RuntimeError):
+    """A path given to ingest does not exist."""
+
+
+def sync(
+    settings: Settings,
+    paths: Sequence[Path] | None = None,
+    *,
+    rebuild: bool = False,
+    progress: bool = False,
+    embedder_factory: EmbedderFactory = load_embedder,
+) -> SyncReport:
+    """Bring the index in line with the documents under `paths` (default: the documents folder)."""
+    started = time.monotonic()
+    roots = [Path(p) for p in (paths or [settings.docs_dir])]
+    for root in roots:
+        if not root.exists():
+            raise NoDocumentsError(
+                f"{root} does not exist; pass a folder or file of documents (or set ASSISTANT_DOCS_DIR)"
+            )
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    with IndexLock(settings.index_dir, wait=settings.lock_wait):
+        if rebuild:
+            wipe(settings)
+        job = _Sync(settings, roots, embedder_factory, progress, rebuilt=rebuild)
+        try:
+            report = job.run()
+        finally:
+            job.close()
+        job.publish()
+    return replace(report, seconds=round(time.monotonic() - started, 3))
+
+
+def wipe(settings: Settings) -> None:
+    """Delete every part of the index (the documents are untouched)."""
+    layout = IndexLayout(settings.index_dir)
+    try:
+        ChromaStore.drop(dense_location(settings), settings.chroma_collection)
+    except Exception as error:
+        if settings.chroma_url:
+            raise
+        logger.info("could not drop the collection (%s); removing %s", error, layout.chroma)
+        shutil.rmtree(layout.chroma, ignore_errors=True)
+    shutil.rmtree(layout.lexical, ignore_errors=True)
+    for name in (MANIFEST, f"{MANIFEST}-wal", f"{MANIFEST}-shm", f"{MANIFEST}-journal"):
+        (settings.index_dir / name).unlink(missing_ok=True)
+    layout.state.unlink(missing_ok=True)
+    layout.pending.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    record: FileRecord
+    article: Article
+    chunks: tuple[Chunk, ...]
+    terms: tuple[str, ...]
+    """Analyzed lexical terms of each chunk (kept in the manifest so a rebuild does not re-analyze)."""
+
+
+@dataclass(slots=True)
+class _Health:
+    """What the checks before a run found."""
+
+    state: IndexState | None
+    lexical: GenerationRecord | None
+    problems: list[PartProblem]
+    dense_damaged: bool = False
+    dense_count: int = 0
+    dense_short: bool = False
+    """Chroma holds another number of vectors than the manifest has chunks."""
+
+
+class _Sync:
+    """One run of ingest under the lock."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        roots: list[Path],
+        embedder_factory: EmbedderFactory,
+        progress: bool,
+        *,
+        rebuilt: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.roots = roots
+        self.layout = IndexLayout(settings.index_dir)
+        if not rebuilt and not self.layout.manifest.is_file() and self.layout.holds_index():
+            raise manifest_damaged(
+                self.layout.manifest, FileNotFoundError("it is missing, but the rest of an index is there")
+            )
+        self.model = resolve_model(settings.embedding_model)
+        self.model_id = self.model.model_id
+        try:
+            self.catalog = Catalog(self.layout.manifest)
+            self.meta = self.catalog.meta()
+            chunks = self.catalog.counts()[1]
+        except sqlite3.DatabaseError as error:
+            raise manifest_damaged(self.layout.manifest, error) from error
+        self._terms_current = self.meta.get("terms_version") == ANALYZER_VERSION or chunks == 0
+        self._embedder_factory = embedder_factory
+        self._embedder: Embedder | None = None
+        self._embedder_error: str | None = None
+        self._store: ChromaStore | None = None
+        self.progress = progress
+        self.warnings: list[str] = []
+        self.repairs: list[str] = []
+        self.embedded = 0
+        self.reused = 0
+        self._publishing: tuple[int, GenerationRecord, IndexState | None] | None = None
+
+    def close(self) -> None:
+        """Release the manifest and Chroma (their files are final from here on)."""
+        self.catalog.close()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # lazily loaded backends -------------------------------------------------------------------------
+    def embedder(self) -> Embedder | None:
+        if self._embedder is None and self._embedder_error is None:
+            try:
+                self._embedder = self._embedder_factory(self.settings)
+            except EmbeddingUnavailableError as error:
+                self._embedder_error = str(error)
+                self.warnings.append(
+                    f"{error} Building the lexical index only (dense: false); "
+                    "a later ingest with the model available adds the dense part."
+                )
+                logger.info("embedding model unavailable: %s", error)
+        return self._embedder
+
+    def store(self) -> ChromaStore:
+        if self._store is None:
+            self._store = open_dense_store(self.settings)
+        return self._store
+
+    # the run ----------------------------------------------------------------------------------------
+    def run(self) -> SyncReport:
+        try:
+            return self._run()
+        except sqlite3.DatabaseError as error:
+            raise manifest_damaged(self.layout.manifest, error) from error
+
+    def _run(self) -> SyncReport:
+        pending = self.layout.pending.exists()
+        dense_incomplete = self.meta.get("dense") == "0"
+        health = self._check()
+        if model_differs(self.meta, self.model) and not health.dense_damaged:
+            check_model(self.meta, self.model, has_vectors=health.dense_count > 0)
+        if dense_incomplete:
+            self.embedder()  # can the dense part be completed now?
+        found = scan(self.roots, self.settings.docs_dir, self.catalog.file_stats())
+        known = self.catalog.files()
+        plan = plan_changes(found.files, known, self.roots, self._acceptable_chunkers())
+        repair_dense = (
+            pending or health.dense_damaged or health.dense_short or (dense_incomplete and self._embedder is not None)
+        )
+        if not plan.has_changes and not repair_dense:
+            self._finish_unchanged(found, health)
+            return self._report(plan, found.skipped)
+
+        if plan.to_index:
+            self.embedder()  # load the model before touching the index, to keep the unsafe window short
+        write_atomic(self.layout.pending, "ingest in progress; the next ingest repairs the index\n")
+        if health.dense_damaged:
+            self._reset_dense()
+        prepared, failed = self._prepare(plan.to_index, found.files)
+        old_sources = [
+            s for s in {*plan.to_remove, *plan.to_index, *(d.source for d in plan.new_duplicates)} if s in known
+        ]
+        old = {c.id: c for c in self.catalog.chunks(self.catalog.chunk_ids(old_sources))}
+        new = {c.id: c for p in prepared for c in p.chunks}
+        kept = {i for i in old.keys() & new.keys() if old[i].title == new[i].title}
+        gone = [i for i in old if i not in kept]
+        added = [c for c in new.values() if c.id not in kept]
+        self._write_dense(gone, [old[i] for i in gone], added)
+        if repair_dense:
+            complete = self._reconcile_dense((set(self.catalog.chunk_ids()) - set(old)) | set(new))
+        else:
+            complete = not dense_incomplete and (self._embedder is not None or not new)
+        generation = self.catalog.generation() + 1
+        terms = {c.id: t for p in prepared for c, t in zip(p.chunks, p.terms, strict=True)}
+        change = LexicalChange(tuple(LexicalDocument(c.id, c.source, terms[c.id]) for c in added), tuple(gone))
+        if health.lexical is not None:
+            record = write_generation(self.layout.lexical, generation, base=health.lexical, change=change)
+        else:
+            record = self._rebuild_lexical(generation, leaving=set(old), added=change.added)
+        remove = [s for s in old_sources if s not in {p.record.source for p in prepared}]
+        self.catalog.commit_changes(
+            remove,
+            [(p.record, p.article, p.chunks, p.terms) for p in prepared],
+            plan.new_duplicates,
+            self._meta(dense=complete),
+            self._stats(found, set(plan.to_index) | {d.source for d in plan.new_duplicates}),
+        )
+        self._publish(generation, record, health.state)
+        done_plan = plan.after_failures({s.path for s in failed})
+        return self._report(done_plan, found.skipped + failed, kept=len(kept))
+
+    # checks and repairs -----------------------------------------------------------------------------
+    def _check(self) -> _Health:
+        """Quick checks of every part; a damaged manifest raises ManifestDamagedError."""
+        state, problems = check_state(self.layout)
+        documents, chunks = self.catalog.counts()
+        fresh = not documents and not chunks and state is None
+        if not fresh and (state is None or manifest_stat(self.layout) != state.manifest_stat):
+            # changed since the last ingest left it (or never recorded): read all of it once
+            manifest = check_manifest(self.catalog, deep=True)
+            if manifest:
+                raise manifest_damaged(self.layout.manifest, ValueError(manifest[0].detail))
+        generation = self.catalog.generation()
+        if state is not None and state.generation > generation:
+            raise manifest_damaged(
+                self.layout.manifest,
+                ValueError(f"it holds generation {generation}, older than the live {state.generation}"),
+            )
+        lexical, lexical_problems = check_lexical(self.layout, state, generation)
+        if lexical is None and state is not None and state.generation == generation - 1:
+            lexical = self._adopt_lexical(generation)  # written just before an interrupted commit
+        health = _Health(state, lexical, [] if fresh else problems)
+        if lexical is None and not fresh:
+            health.problems.extend(lexical_problems)
+        self._check_dense(health, chunks)
+        for problem in health.problems:
+            logger.warning("%s: %s", problem.part, problem.detail)
+        return health
+
+    def _adopt_lexical(self, generation: int) -> GenerationRecord | None:
+        """A complete lexical generation `generation` that an interrupted ingest wrote but did not publish."""
+        for name in find_generations(self.layout.lexical):
+            if not name.startswith(f"gen-{generation:08d}-"):
+                continue
+            try:
+                record = read_record(self.layout.lexical, name)
+            except LexicalDamagedError:
+                continue
+            if record.current and not check_generation(self.layout.lexical, record, deep=True):
+                return record
+        return None
+
+    def _check_dense(self, health: _Health, chunks: int) -> None:
+        """Chroma's files against state.json, and its count against the manifest (without starting Chroma)."""
+        dense_built = self.meta.get("dense") == "1"
+        problems = check_dense_files(self.layout, health.state)
+        if self.settings.chroma_url:
+            if dense_built and not problems:
+                health.dense_count = self.store().count()
+        elif not problems:
+            try:
+                stored = inspect_embedded(self.layout.chroma, self.settings.chroma_collection)
+            except sqlite3.DatabaseError as error:
+                problems = [PartProblem("dense", f"chroma/chroma.sqlite3 cannot be read ({error})")]
+            else:
+                health.dense_count = stored.count if stored is not None else 0
+                recorded = set(health.state.dense_files) if health.state is not None else set()
+                if recorded - set(stored.vector_files if stored is not None else ()):
+                    problems = [PartProblem("dense", "files of Chroma's vector index are missing")]
+        if problems:
+            health.dense_damaged = True
+            health.problems.extend(problems)
+            return
+        health.dense_short = dense_built and health.dense_count != chunks
+        if health.dense_short:
+            health.problems.append(
+                PartProblem("dense", f"Chroma holds {health.dense_count:,} vectors, the manifest {chunks:,} chunks")
+            )
+
+    def _reset_dense(self) -> None:
+        """Start the vectors over (their files are damaged; intact vectors cannot be told apart)."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        try:
+            ChromaStore.drop(dense_location(self.settings), self.settings.chroma_collection)
+        except Exception as error:
+            if self.settings.chroma_url:
+                raise
+            logger.info("could not drop the damaged collection (%s); removing %s", error, self.layout.chroma)
+            shutil.rmtree(self.layout.chroma, ignore_errors=True)
+        self.repairs.append("the dense index was damaged: its vectors were rebuilt")
+
+    def _finish_unchanged(self, found: Scan, health: _Health) -> None:
+        """Nothing to index: record touched files, rebuild a damaged lexical index, keep state.json true."""
+        stats = self._stats(found, set())
+        if stats:
+            self.catalog.record_stats(stats)
+        record = health.lexical
+        if record is None:
+            record = self._rebuild_lexical(self.catalog.generation(), leaving=set(), added=())
+        if record is not health.lexical or stats or health.state is None or self._stale(health.state):
+            self._publish(self.catalog.generation(), record, health.state)
+
+    def _stale(self, state: IndexState) -> bool:
+        """True when state.json no longer describes the manifest or Chroma's files as they are."""
+        return manifest_stat(self.layout) != state.manifest_stat or (
+            not self.settings.chroma_url and bool(check_dense_files(self.layout, state))
+        )
+
+    def _rebuild_lexical(
+        self, generation: int, leaving: set[str], added: Sequence[LexicalDocument]
+    ) -> GenerationRecord:
+        """Lexical generation `generation` built from the manifest's chunks, less `leaving`, plus `added`."""
+        if self.catalog.counts()[1]:
+            self.repairs.append("the lexical index was missing or damaged: rebuilt from the manifest")
+        return write_generation(self.layout.lexical, generation, documents=self._manifest_documents(leaving, added))
+
+    # writing ----------------------------------------------------------------------------------------
+    def _acceptable_chunkers(self) -> frozenset[str]:
+        model = self._chunker(self.model_id).fingerprint()
+        if self._embedder_error is not None:
+            return frozenset({model, self._chunker("approx").fingerprint()})
+        return frozenset({model})
+
+    def _chunker(self, tokenizer: str) -> ChunkerSettings:
+        return ChunkerSettings(
+            max_tokens=self.settings.chunk_tokens,
+            overlap_sentences=self.settings.chunk_overlap_sentences,
+            tokenizer=tokenizer,
+        )
+
+    def _prepare(
+        self, sources: Sequence[str], scanned: dict[str, Scanned]
+    ) -> tuple[list[_Prepared], tuple[Skipped, ...]]:
+        embedder = self.embedder() if sources else None
+        if embedder is not None:
+            chunker, counter = self._chunker(self.model_id), embedder.count_tokens
+        else:
+            chunker, counter = self._chunker("approx"), _approximate_counts
+        prepared: list[_Prepared] = []
+        failed: list[Skipped] = []
+        for source in sources:
+            entry = scanned[source]
+            try:
+                data = entry.origin.read_bytes()
+                raw = read_document(entry.origin, data)
+            except SkipFile as error:
+                failed.append(Skipped(source, str(error)))
+                continue
+            except OSError as error:
+                failed.append(Skipped(source, f"cannot be read ({error.strerror})"))
+                continue
+            text = clean_text(raw)
+            if not text:
+                failed.append(Skipped(source, "nothing left after removing boilerplate"))
+                continue
+            content_hash = hash_bytes(data)  # the bytes actually read, even if the file changed since the scan
+            title = find_title_in_raw(raw, text, Path(source).stem)
+            article = Article(source, title, text, content_hash)
+            record = FileRecord(source, str(entry.origin), content_hash, len(data), None, title, chunker.fingerprint())
+            chunks = chunk_article(article, chunker, counter)
+            terms = tuple(encode_terms(analyze_fields(c.text)) for c in chunks)
+            prepared.append(_Prepared(record, article, chunks, terms))
+        return prepared, tuple(failed)
+
+    def _write_dense(self, gone: Sequence[str], old: Sequence[Chunk], new: Sequence[Chunk]) -> None:
+        """Delete the vectors of `gone` chunks, add `new` ones (reusing vectors of identical chunk text)."""
+        store = self.store()
+        embedder = self.embedder() if new else self._embedder
+        reuse: dict[str, np.ndarray] = {}
+        if embedder is not None and gone and new:
+            vectors = store.embeddings(gone)
+            reuse = {c.text: vectors[c.id] for c in old if c.id in vectors}
+        store.delete(gone)
+        if embedder is not None:
+            self._add_vectors(new, reuse, embedder)
+
+    def _add_vectors(self, chunks: Sequence[Chunk], reuse: dict[str, np.ndarray], embedder: Embedder) -> None:
+        store = self.store()
+        reused = [c for c in chunks if c.text in reuse]
+        if reused:
+            store.add([c.id for c in reused], np.stack([reuse[c.text] for c in reused]), *_payload(reused))
+        fresh = [c for c in chunks if c.text not in reuse]
+        bar = _progress_bar(len(fresh), self.progress, "embedding")
+        try:
+            for start in range(0, len(fresh), EMBED_GROUP):
+                group = fresh[start : start + EMBED_GROUP]
+                vectors = embedder.embed_documents([c.text for c in group], batch_size=self.settings.batch_size)
+                store.add([c.id for c in group], vectors, *_payload(group))
+                bar.update(len(group))
+        finally:
+            bar.close()
+        self.embedded += len(fresh)
+        self.reused += len(reused)
+
+    def _reconcile_dense(self, desired: set[str]) -> bool:
+        """Make Chroma hold exactly `desired`; True when the dense part is complete."""
+        store = self.store()
+        stored = set(store.ids())
+        extra = stored - desired
+        missing = desired - stored
+        if extra:
+            store.delete(sorted(extra))
+        embedder = self.embedder() if missing else self._embedder
+        if missing and embedder is not None:
+            self._add_vectors(list(self.catalog.chunks(sorted(missing))), {}, embedder)
+        if extra or missing:
+            self.repairs.append(f"dense index: {len(extra):,} stale vectors removed, {len(missing):,} missing added")
+            logger.info(
+                "repaired the dense index: %d stale vectors removed, %d missing added", len(extra), len(missing)
+            )
+        return not missing or embedder is not None
+
+    def _manifest_documents(self, leaving: set[str], added: Sequence[LexicalDocument]) -> Iterator[LexicalDocument]:
+        """Every chunk the manifest will hold: its current chunks but `leaving`, then `added`."""
+        current = self.catalog.meta().get("terms_version") == ANALYZER_VERSION
+        computed: list[tuple[str, str]] = []
+        total = self.catalog.counts()[1] + len(added)
+        bar = _progress_bar(total, self.progress and total > 10_000, "lexical index")
+        try:
+            for chunk_id, source, text, terms in list(self.catalog.chunk_terms()):
+                bar.update(1)
+                if chunk_id in leaving:
+                    continue
+                if terms is None or not current:
+                    terms = encode_terms(analyze_fields(text))
+                    computed.append((chunk_id, terms))
+                yield LexicalDocument(chunk_id, source, terms)
+            for document in added:
+                bar.update(1)
+                yield document
+        finally:
+            bar.close()
+        if computed or not current:
+            self.catalog.set_terms(computed, ANALYZER_VERSION)
+            self._terms_current = True
+
+    def _publish(self, generation: int, record: GenerationRecord, state: IndexState | None) -> None:
+        """Make `generation` live once the manifest and Chroma are closed (see `publish`)."""
+        if self._store is not None:
+            self._store.set_metadata(self._collection_metadata())
+        self.catalog.checkpoint()
+        self._publishing = (generation, record, state)
+
+    def publish(self) -> None:
+        """Record Chroma's files and the manifest as this run left them, write state.json, tidy up."""
+        if self._publishing is None:
+            return
+        generation, record, _ = self._publishing
+        dense_files: dict[str, FileSum] = {}
+        if self.settings.chroma_url:
+            store = open_dense_store(self.settings)
+            try:
+                count = store.count()
+            finally:
+                store.close()
+        else:
+            stored = inspect_embedded(self.layout.chroma, self.settings.chroma_collection)
+            count = stored.count if stored is not None else 0
+            if stored is not None:
+                dense_files = stamp_files(self.layout.chroma, stored.vector_files)
+        write_state(
+            self.layout,
+            IndexState(
+                generation=generation,
+                lexical=record.name,
+                lexical_checksum=hash_bytes((self.layout.lexical / record.name / CHECKSUMS).read_bytes()),
+                dense_count=count,
+                dense_files=dense_files,
+                manifest_stat=manifest_stat(self.layout),
+            ),
+        )
+        remove_generations(self.layout.lexical, keep={record.name})
+        self.layout.pending.unlink(missing_ok=True)
+
+    def _stats(self, found: Scan, indexed: set[str]) -> dict[str, FileStat]:
+        """Stats to record: of files just indexed, and of unchanged files whose stat changed (touched)."""
+        recorded = self.catalog.file_stats()
+        return {s: f.stat for s, f in found.files.items() if s in indexed or recorded.get(s) != f.stat}
+
+    def _meta(self, dense: bool) -> dict[str, str]:
+        embedder = self._embedder
+        meta = {
+            "model": self.model_id,
+            "model_checksum": self.model.checksum,
+            "analyzer_version": ANALYZER_VERSION,
+            "chunk_tokens": str(self.settings.chunk_tokens),
+            "chunk_overlap_sentences": str(self.settings.chunk_overlap_sentences),
+            "dense": "1" if dense else "0",
+            **({"terms_version": ANALYZER_VERSION} if self._terms_current else {}),
+            "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        if embedder is not None:
+            meta["dimension"] = str(embedder.dimension)
+        return meta
+
+    def _collection_metadata(self) -> dict[str, str | int]:
+        meta = self.catalog.meta()
+        return {
+            "model": self.model_id,
+            "model_checksum": self.model.checksum,
+            "dimension": int(meta.get("dimension", "0")),
+            "analyzer_version": ANALYZER_VERSION,
+            "chunk_tokens": self.settings.chunk_tokens,
+            "chunk_overlap_sentences": self.settings.chunk_overlap_sentences,
+        }
+
+    def _report(self, plan: Plan, skipped: tuple[Skipped, ...], *, kept: int = 0) -> SyncReport:
+        documents, chunks = self.catalog.counts()
+        meta = self.catalog.meta()
+        return SyncReport(
+            added=tuple(plan.added),
+            updated=tuple(plan.updated),
+            removed=tuple(plan.removed),
+            unchanged=tuple(plan.unchanged),
+            skipped=skipped,
+            duplicates=tuple(plan.duplicates),
+            chunks=chunks,
+            documents=documents,
+            embedded=self.embedded,
+            reused=self.reused,
+            kept=kept,
+            repaired=bool(self.repairs),
+            repairs=tuple(self.repairs),
+            dense=meta.get("dense") == "1",
+            model=self.model_id,
+            warnings=tuple(self.warnings),
+        )
+
+
+def _approximate_counts(texts: Sequence[str]) -> list[int]:
+    return [approximate_token_count(t) for t in texts]
+
+
+def _payload(chunks: Sequence[Chunk]) -> tuple[None, list[dict[str, str | int]]]:
+    """What Chroma stores beside each vector: the metadata a filter needs, not the text (the manifest has it)."""
+    metadatas: list[dict[str, str | int]] = [
+        {"source": c.source, "title": c.title, "chunk": c.number, "start": c.start, "end": c.end} for c in chunks
+    ]
+    return None, metadatas
+
+
+def _progress_bar(total: int, enabled: bool, label: str) -> _Bar:
+    if not enabled or not total:
+        return _Bar()
+    from tqdm import tqdm
+
+    bar: _Bar = tqdm(total=total, unit="chunk", desc=label, dynamic_ncols=True)
+    return bar
+
+
+class _Bar:
+    """A progress bar that shows nothing."""
+
+    def update(self, n: int) -> None:
+        """Ignore progress."""
+
+    def close(self) -> None:
+        """Nothing to close."""
