@@ -15,6 +15,7 @@ from assistant.llm import LLMUnavailableError, redact
 from assistant.records import Answer
 from ingest.embedding import EmbeddingUnavailableError, ModelMismatchError
 from ingest.files import IndexBusyError
+from ingest.panics import is_panic
 from ingest.reader import IndexMissingError, ManifestDamagedError
 from ingest.reports import SyncReport
 from ingest.settings import Settings
@@ -174,7 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted; run the same command again to finish (the index repairs itself).", file=sys.stderr)
         return 130
-    except Exception as error:
+    except BaseException as error:
+        if not isinstance(error, Exception) and not is_panic(error):
+            raise
         logging.getLogger(__name__).info("unexpected error", exc_info=True)
         kept = " The previous index is intact and still answers;" if args.command in ("ingest", "chat") else ""
         print(

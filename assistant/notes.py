@@ -32,13 +32,19 @@ class NoteKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Note:
-    """One note: its kind and the technical detail behind it."""
+    """One note: its kind, the technical detail behind it, and language-neutral values its phrase shows."""
 
     kind: NoteKind
     detail: str = ""
+    values: tuple[tuple[str, str], ...] = ()
+    """Placeholders of the phrase (a URL, a path): the same in every language."""
 
 
 def render_notes(notes: Iterable[Note], language: Language) -> str:
     """The notes as sentences in `language`, each kind once, in a fixed order."""
-    kinds = {note.kind for note in notes}
-    return " ".join(phrase(f"note_{kind.value}", language) for kind in NoteKind if kind in kinds)
+    first: dict[NoteKind, Note] = {}
+    for note in notes:
+        first.setdefault(note.kind, note)
+    return " ".join(
+        phrase(f"note_{kind.value}", language, **dict(first[kind].values)) for kind in NoteKind if kind in first
+    )

@@ -184,7 +184,8 @@ class Retriever:
                 except DenseUnavailableError as error:
                     logger.warning("dense search failed, answering from the lexical index: %s", error)
                     dense = False
-                    notes.append(Note(NoteKind.DENSE_UNAVAILABLE, str(error)))
+                    where = self.settings.index.chroma_url or str(self.index_dir)
+                    notes.append(Note(NoteKind.DENSE_UNAVAILABLE, str(error), (("where", where),)))
             fused = fuse_hits(lexical_hits, dense_hits, self.settings)
             depth = max(k, self.settings.k * 4) if self.reranker is not None else k
             candidates = [cid for cid, _ in fused[:depth]]

@@ -51,16 +51,23 @@ class ChromaStore:
         location: Path | str,
         metadata: Mapping[str, str | int | float | bool] | None = None,
         collection: str = COLLECTION,
+        *,
+        create: bool = True,
     ) -> ChromaStore:
-        """Open (creating when absent) the collection: `location` is a directory, or a server URL."""
+        """Open the collection (creating it when absent, unless not `create`): `location` is a directory or a URL."""
+        if not create and isinstance(location, Path) and not (location / "chroma.sqlite3").is_file():
+            raise DenseStoreUnavailableError(f"{location} holds no Chroma store")
         client = _client(location)
         try:
-            handle = client.get_or_create_collection(
-                collection,
-                configuration={"hnsw": HNSW},
-                metadata=dict(metadata) if metadata else None,
-                embedding_function=None,
-            )
+            if create:
+                handle = client.get_or_create_collection(
+                    collection,
+                    configuration={"hnsw": HNSW},
+                    metadata=dict(metadata) if metadata else None,
+                    embedding_function=None,
+                )
+            else:
+                handle = client.get_collection(collection, embedding_function=None)
         except BaseException:
             _close(client)
             raise
@@ -95,6 +102,13 @@ class ChromaStore:
     def count(self) -> int:
         """Number of vectors stored."""
         return int(self._collection.count())
+
+    def probe(self, dimension: int) -> None:
+        """Read the collection the way a question does (raises whatever Chroma raises on damaged files)."""
+        self._collection.get(limit=1, include=["embeddings", "metadatas"])
+        if dimension > 0 and self.count():
+            vector = np.random.default_rng(0).standard_normal(dimension).astype(np.float32)
+            self.search(vector / np.linalg.norm(vector), 1)
 
     def ids(self, page: int = 10_000) -> Iterator[str]:
         """Every stored chunk id, page by page."""
@@ -187,7 +201,24 @@ def _client(location: Path | str) -> Any:
             ) from error
     path = Path(location)
     path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=settings)
+    try:
+        return chromadb.PersistentClient(path=str(path), settings=settings)
+    except BaseException:
+        _forget_failed_client(str(path))
+        raise
+
+
+def _forget_failed_client(identifier: str) -> None:
+    """Drop a client chromadb 1.5 cached for `identifier` although it failed to start (a damaged chroma.sqlite3).
+
+    chromadb keeps one System per path and registers it before starting it; when starting fails, the
+    broken System stays cached and every later client of that path gets it.
+    """
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    systems = getattr(SharedSystemClient, "_identifier_to_system", None)
+    if isinstance(systems, dict):
+        systems.pop(identifier, None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from ingest.catalog import Catalog
-from ingest.chroma_store import ChromaStore, DenseHit
+from ingest.chroma_store import ChromaStore, DenseHit, inspect_embedded
 from ingest.chunking import chunk_id
 from ingest.integrity import PartProblem, check_dense_files, check_lexical
 from ingest.layout import IndexLayout, IndexState, StateDamagedError, dense_location, read_state
 from ingest.lexical import LexicalDamagedError, LexicalHit, LexicalIndex
+from ingest.panics import is_panic
 from ingest.records import Article, Chunk
 from ingest.settings import Settings
 from ingest.tantivy_lexical import TantivyLexicalIndex
@@ -71,6 +72,10 @@ def manifest_damaged(path: object, error: BaseException) -> ManifestDamagedError
 def open_catalog(layout: IndexLayout) -> Catalog:
     """The manifest, read-only, checked to open (raises IndexMissingError or ManifestDamagedError)."""
     if not layout.manifest.is_file():
+        if layout.holds_index():
+            raise manifest_damaged(
+                layout.manifest, FileNotFoundError("it is missing, but the rest of an index is there")
+            )
         raise IndexMissingError(
             f"There is no index in {layout.root}. Run `assistant ingest` first (or set ASSISTANT_INDEX_DIR)."
         )
@@ -290,7 +295,9 @@ class IndexReader:
             self._dense_users += 1
         try:
             return store.search(vector, k, sources=sources)
-        except Exception as error:
+        except BaseException as error:
+            if not isinstance(error, Exception) and not is_panic(error):
+                raise
             with self._dense_gate:
                 if self._store is store:  # reconnect on the next question
                     self._store_owner = None
@@ -314,18 +321,31 @@ class IndexReader:
             logger.warning("vectors unusable: %s", problem)
             return
         try:
-            self._store = ChromaStore.open(dense_location(self.settings), collection=self.settings.chroma_collection)
-        except Exception as error:
+            self._store = ChromaStore.open(
+                dense_location(self.settings), collection=self.settings.chroma_collection, create=False
+            )
+        except BaseException as error:
+            if not isinstance(error, Exception) and not is_panic(error):
+                raise
             self._store_owner = None
             raise DenseUnavailableError(f"the vector store cannot be opened ({error})") from error
 
     def _dense_files_problem(self, state: IndexState | None) -> str | None:
+        """Why Chroma's files must not be opened: a damaged vector index, or not the vectors ingest left."""
         if self.settings.chroma_url:
             return None
-        problems = check_dense_files(self.layout, state)
+        problems = [p.detail for p in check_dense_files(self.layout, state)]
+        if not problems and state is not None and state.dense_count and not self.layout.pending.exists():
+            try:
+                stored = inspect_embedded(self.layout.chroma, self.settings.chroma_collection)
+            except sqlite3.DatabaseError as error:
+                problems = [f"chroma/chroma.sqlite3 cannot be read ({error})"]
+            else:
+                count = stored.count if stored is not None else 0
+                if count != state.dense_count:
+                    problems = [f"Chroma holds {count:,} vectors, the last ingest left {state.dense_count:,}"]
         if problems:
-            details = "; ".join(p.detail for p in problems)
-            return f"Chroma's vector index is damaged: {details}; run `assistant ingest` to repair it"
+            return f"Chroma's vector index is damaged: {'; '.join(problems)}; run `assistant ingest` to repair it"
         return None
 
     def _close_store(self) -> None:

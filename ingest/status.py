@@ -7,7 +7,15 @@ from dataclasses import asdict, dataclass, field
 
 from ingest.catalog import Catalog
 from ingest.chroma_store import inspect_embedded
-from ingest.integrity import PartProblem, check_dense_files, check_lexical, check_manifest, check_state
+from ingest.integrity import (
+    PartProblem,
+    check_chroma_database,
+    check_dense_files,
+    check_lexical,
+    check_manifest,
+    check_state,
+    probe_dense,
+)
 from ingest.layout import IndexLayout, IndexState
 from ingest.reader import REBUILD_HINT
 from ingest.settings import Settings
@@ -123,16 +131,9 @@ def _check_dense(
         finally:
             store.close()
     problems = check_dense_files(layout, state, deep=deep)
-    database = layout.chroma / "chroma.sqlite3"
+    if deep:
+        problems.extend(check_chroma_database(layout))
     try:
-        if deep and database.is_file():
-            db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-            try:
-                rows = [str(r[0]) for r in db.execute("PRAGMA quick_check")]
-            finally:
-                db.close()
-            if rows != ["ok"]:
-                problems.append(PartProblem("dense", "chroma/chroma.sqlite3: SQLite finds it inconsistent"))
         stored = inspect_embedded(layout.chroma, settings.chroma_collection)
     except sqlite3.DatabaseError as error:
         return 0, [*problems, PartProblem("dense", f"chroma/chroma.sqlite3 cannot be read ({error})")]
@@ -140,6 +141,8 @@ def _check_dense(
         return 0, problems
     if state is not None and set(state.dense_files) - set(stored.vector_files):
         problems.append(PartProblem("dense", "files of Chroma's vector index are missing"))
+    if deep and not problems and stored.count:
+        problems.extend(probe_dense(settings, layout))
     return stored.count, problems
 
 

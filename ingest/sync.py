@@ -31,7 +31,7 @@ import numpy as np
 
 from ingest.analysis import ANALYZER_VERSION
 from ingest.catalog import Catalog, FileRecord, FileStat
-from ingest.checksums import FileSum, stamp_files
+from ingest.checksums import FileSum, changed_files, stamp_files
 from ingest.chroma_store import ChromaStore, inspect_embedded
 from ingest.chunking import ChunkerSettings, chunk_article
 from ingest.cleaning import clean_text, find_title_in_raw
@@ -45,7 +45,15 @@ from ingest.embedding import (
 )
 from ingest.factories import EmbedderFactory, load_embedder, open_dense_store
 from ingest.files import IndexLock, hash_bytes, write_atomic
-from ingest.integrity import PartProblem, check_dense_files, check_lexical, check_manifest, check_state
+from ingest.integrity import (
+    PartProblem,
+    check_chroma_database,
+    check_dense_files,
+    check_lexical,
+    check_manifest,
+    check_state,
+    probe_dense,
+)
 from ingest.layout import MANIFEST, IndexLayout, IndexState, dense_location, manifest_stat, write_state
 from ingest.lexical import LexicalChange, LexicalDamagedError, LexicalDocument, analyze_fields, encode_terms
 from ingest.loading import SkipFile, read_document
@@ -288,8 +296,12 @@ class _Sync:
                 ValueError(f"it holds generation {generation}, older than the live {state.generation}"),
             )
         lexical, lexical_problems = check_lexical(self.layout, state, generation)
-        if lexical is None and state is not None and state.generation == generation - 1:
-            lexical = self._adopt_lexical(generation)  # written just before an interrupted commit
+        if lexical is None and not fresh:
+            # a complete generation state.json does not name: written by a run interrupted after its
+            # manifest commit, or state.json itself was lost; its checksums are verified in full
+            lexical = self._adopt_lexical(generation)
+        if problems and not fresh:
+            self.repairs.append("state.json rewritten")
         health = _Health(state, lexical, [] if fresh else problems)
         if lexical is None and not fresh:
             health.problems.extend(lexical_problems)
@@ -312,13 +324,19 @@ class _Sync:
         return None
 
     def _check_dense(self, health: _Health, chunks: int) -> None:
-        """Chroma's files against state.json, and its count against the manifest (without starting Chroma)."""
+        """Chroma's files against state.json, its database, and its count against the manifest.
+
+        Chroma itself is started only when its vector index files changed since the last ingest
+        recorded them (starting it costs seconds; reading the files directly costs milliseconds).
+        """
         dense_built = self.meta.get("dense") == "1"
         problems = check_dense_files(self.layout, health.state)
         if self.settings.chroma_url:
             if dense_built and not problems:
                 health.dense_count = self.store().count()
         elif not problems:
+            problems = check_chroma_database(self.layout)
+        if not problems and not self.settings.chroma_url:
             try:
                 stored = inspect_embedded(self.layout.chroma, self.settings.chroma_collection)
             except sqlite3.DatabaseError as error:
@@ -328,6 +346,8 @@ class _Sync:
                 recorded = set(health.state.dense_files) if health.state is not None else set()
                 if recorded - set(stored.vector_files if stored is not None else ()):
                     problems = [PartProblem("dense", "files of Chroma's vector index are missing")]
+                elif health.dense_count and self._dense_files_moved(health.state):
+                    problems = probe_dense(self.settings, self.layout)
         if problems:
             health.dense_damaged = True
             health.problems.extend(problems)
@@ -337,6 +357,10 @@ class _Sync:
             health.problems.append(
                 PartProblem("dense", f"Chroma holds {health.dense_count:,} vectors, the manifest {chunks:,} chunks")
             )
+
+    def _dense_files_moved(self, state: IndexState | None) -> bool:
+        """True when Chroma's vector index files are not as the last ingest recorded them."""
+        return state is None or bool(changed_files(self.layout.chroma, state.dense_files))
 
     def _reset_dense(self) -> None:
         """Start the vectors over (their files are damaged; intact vectors cannot be told apart)."""
@@ -350,7 +374,7 @@ class _Sync:
                 raise
             logger.info("could not drop the damaged collection (%s); removing %s", error, self.layout.chroma)
             shutil.rmtree(self.layout.chroma, ignore_errors=True)
-        self.repairs.append("the dense index was damaged: its vectors were rebuilt")
+        self.repairs.append("dense index damaged: started over")
 
     def _finish_unchanged(self, found: Scan, health: _Health) -> None:
         """Nothing to index: record touched files, rebuild a damaged lexical index, keep state.json true."""
@@ -374,7 +398,7 @@ class _Sync:
     ) -> GenerationRecord:
         """Lexical generation `generation` built from the manifest's chunks, less `leaving`, plus `added`."""
         if self.catalog.counts()[1]:
-            self.repairs.append("the lexical index was missing or damaged: rebuilt from the manifest")
+            self.repairs.append("lexical index rebuilt from the manifest")
         return write_generation(self.layout.lexical, generation, documents=self._manifest_documents(leaving, added))
 
     # writing ----------------------------------------------------------------------------------------
@@ -467,7 +491,7 @@ class _Sync:
         if missing and embedder is not None:
             self._add_vectors(list(self.catalog.chunks(sorted(missing))), {}, embedder)
         if extra or missing:
-            self.repairs.append(f"dense index: {len(extra):,} stale vectors removed, {len(missing):,} missing added")
+            self.repairs.append(f"dense index: {len(missing):,} vectors added, {len(extra):,} removed")
             logger.info(
                 "repaired the dense index: %d stale vectors removed, %d missing added", len(extra), len(missing)
             )

@@ -19,7 +19,6 @@ import logging
 import os
 import secrets
 import shutil
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from ingest.lexical import (
     LexicalParams,
     analyze_fields,
 )
+from ingest.panics import is_panic
 
 logger = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ class TantivyLexicalIndex:
         try:
             return self._search(query, k, sources)
         except BaseException as error:
-            if type(error).__module__ != "pyo3_runtime":  # tantivy panics on files it cannot make sense of
+            if not is_panic(error):  # tantivy panics on files it cannot make sense of
                 raise
             raise LexicalDamagedError(f"{_show(self._root, self.record.name)} failed to search ({error})") from error
 

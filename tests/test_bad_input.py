@@ -16,8 +16,8 @@ from ingest.catalog import Catalog
 from ingest.embedding import Embedder, SentenceTransformerEmbedder
 from ingest.layout import MANIFEST
 from ingest.reports import SyncReport
-from ingest.sync import sync
 from ingest.settings import Settings
+from ingest.sync import sync
 from tests.index_checks import assert_in_sync
 
 SettingsFactory = Callable[..., Settings]

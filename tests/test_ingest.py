@@ -13,9 +13,9 @@ import pytest
 from assistant.cli import main
 from ingest.embedding import ModelMismatchError
 from ingest.scanning import RACY_NS
+from ingest.settings import Settings
 from ingest.status import index_status
 from ingest.sync import sync
-from ingest.settings import Settings
 from tests.index_checks import IndexContents, assert_in_sync
 
 SEED = "000_568e6625231925c3.txt"
@@ -253,7 +253,7 @@ def test_lexical_rebuild_reuses_stored_terms_and_repairs_missing_ones(
     shutil.rmtree(layout.lexical / state.lexical)
     report = sync(settings)
     assert len(report.unchanged) == 5 and report.embedded == 0
-    assert report.repairs == ("the lexical index was missing or damaged: rebuilt from the manifest",)
+    assert report.repairs == ("lexical index rebuilt from the manifest",)
     assert_in_sync(settings.index_dir, docs)
     with sqlite3.connect(manifest) as db:
         assert db.execute("SELECT COUNT(*) FROM chunks WHERE terms IS NULL").fetchone()[0] == 0
