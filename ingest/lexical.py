@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ingest.analysis import DEFAULT_ANALYZER, AnalyzerConfig, analyze, char_ngrams
+from ingest.analysis import DEFAULT_ANALYZER, AnalyzerConfig, content_tokens, gram_terms, word_terms
 
 FIELDS = ("words", "grams")
 
@@ -91,9 +91,10 @@ class LexicalIndex(Protocol):
 
 def analyze_fields(text: str, config: AnalyzerConfig = DEFAULT_ANALYZER) -> dict[str, list[str]]:
     """Terms of every field for one text (used for documents and queries alike)."""
-    fields = {"words": analyze(text, config)}
+    tokens = content_tokens(text, config)
+    fields = {"words": word_terms(tokens, config)}
     if config.char_ngram:
-        fields["grams"] = char_ngrams(text, config)
+        fields["grams"] = gram_terms(tokens, config)
     return fields
 
 
