@@ -15,8 +15,9 @@ import numpy as np
 
 from assistant.phrases import phrase
 from assistant.records import Answer, Citation, Language, Mode, Passage
-from ingest.analysis import analyze, char_ngrams, detect_language, split_sentences
+from ingest.analysis import analyze, char_ngrams, detect_language
 from ingest.embedding import Embedder
+from ingest.passage_vectors import sentence_spans
 
 MAX_SENTENCES = 3
 ABSTAIN_BELOW = 0.35
@@ -64,30 +65,43 @@ def _coverage(
 
 def score_sentences(question: str, passages: Sequence[Passage], embedder: Embedder | None) -> list[ScoredSentence]:
     """Every sentence of every passage, scored against the question."""
-    spans = [(i, s, e) for i, p in enumerate(passages) for s, e in split_sentences(p.text)]
+    spans = [(i, s, e) for i, p in enumerate(passages) for s, e in sentence_spans(p.text)]
     texts = [passages[i].text[s:e] for i, s, e in spans]
-    similarities: list[float | None] = [None] * len(texts)
     question_terms = _terms(question)
     sentence_terms = [_terms(text) for text in texts]
     coverages = [_coverage(question_terms, terms) for terms in sentence_terms]
-    # Sentence vectors cost a model call; they matter only when words cannot match, across languages
-    # (a same-language answer below the coverage threshold abstains whatever the vectors say).
-    cross_language = any(detect_language(p.text) != detect_language(question) for p in passages)
-    if embedder is not None and texts and cross_language:
-        query = embedder.embed_query(question)
-        vectors = embedder.embed_documents(texts)
-        similarities = [float(v) for v in np.clip(vectors @ query, -1.0, 1.0)]
+    similarities = _similarities(question, passages, texts, embedder)
     scored = []
+    question_language = detect_language(question)
+    same_language = [detect_language(p.text) == question_language for p in passages]
     for (i, start, end), text, similarity, cover, terms in zip(
         spans, texts, similarities, coverages, sentence_terms, strict=True
     ):
         rank = 1.0 / (1 + i)
-        if similarity is None:
+        if similarity is None or same_language[i]:
             score = 0.8 * cover + 0.2 * rank
         else:
             score = 0.55 * cover + 0.3 * max(similarity, 0.0) + 0.15 * rank
         scored.append(ScoredSentence(i, start, end, text, cover, similarity, score, terms[0]))
     return scored
+
+
+def _similarities(
+    question: str, passages: Sequence[Passage], texts: Sequence[str], embedder: Embedder | None
+) -> list[float | None]:
+    """Each sentence's similarity to the question: from retrieval's passage vectors when every passage has
+    them, else computed now, and then only across languages, where words cannot match (a same-language
+    answer below the coverage threshold abstains whatever the vectors say)."""
+    counts = [len(sentence_spans(p.text)) for p in passages]
+    if passages and all(
+        p.sentence_scores is not None and len(p.sentence_scores) == n for p, n in zip(passages, counts, strict=True)
+    ):
+        return [score for p in passages for score in p.sentence_scores or ()]
+    cross_language = any(detect_language(p.text) != detect_language(question) for p in passages)
+    if embedder is None or not texts or not cross_language:
+        return [None] * len(texts)
+    vectors = embedder.embed_documents(texts)
+    return [float(v) for v in np.clip(vectors @ embedder.embed_query(question), -1.0, 1.0)]
 
 
 def is_relevant(best: ScoredSentence, question_language: Language, passage_language: Language) -> bool:

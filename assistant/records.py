@@ -22,10 +22,13 @@ class Passage:
     score: float
     """Fused score (reciprocal-rank fusion, or the reranker's score when reranking)."""
     dense_score: float | None
-    """Cosine similarity to the question, when the dense retriever found it."""
+    """Cosine similarity of the whole chunk to the question (None without vectors)."""
     lexical_score: float | None
     """Fused BM25 score (word + character fields), when the lexical retriever found it."""
     found_by: tuple[str, ...]
+    """The retrievers whose top lists held it ("dense", "lexical")."""
+    sentence_scores: tuple[float, ...] | None = None
+    """Similarity of each sentence (ingest.passage_vectors.sentence_spans of `text`) to the question."""
 
 
 @dataclass(frozen=True, slots=True)

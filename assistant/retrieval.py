@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (Chroma) and lexical (BM25) candidates fused by reciprocal rank, optionally reranked.
+"""Hybrid retrieval: dense (Chroma) and lexical (BM25) candidates, scored by both and fused, optionally reranked.
 
 Every question reads one `Snapshot` of the index (`ingest.reader`): its lexical hits, its dense hits and
 the passages it returns all come from the same generation, and a generation an ingest finishes while
@@ -11,10 +11,14 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from assistant.fusion import DenseEvidence, dense_evidence, fuse_scores
 from assistant.notes import Note, NoteKind
 from assistant.records import Passage
 from assistant.reranking import Reranker
 from assistant.settings import AssistantSettings
+from ingest.analysis import detect_language
 from ingest.embedding import Embedder, EmbeddingUnavailableError, ModelMismatchError, check_model, resolve_model
 from ingest.factories import load_embedder
 from ingest.reader import (
@@ -36,39 +40,9 @@ __all__ = [
     "ManifestDamagedError",
     "Retrieval",
     "Retriever",
-    "fuse_hits",
-    "fuse_rrf",
     "index_exists",
     "ingest_pending",
 ]
-
-
-def fuse_rrf(
-    rankings: Sequence[Sequence[str]], k: int = 60, weights: Sequence[float] | None = None
-) -> list[tuple[str, float]]:
-    """Reciprocal-rank fusion: score(d) = sum_i w_i / (k + rank_i(d)), best first (ties keep first-seen order)."""
-    scores: dict[str, float] = {}
-    for i, ranking in enumerate(rankings):
-        weight = 1.0 if weights is None else weights[i]
-        for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
-    return sorted(scores.items(), key=lambda pair: -pair[1])
-
-
-def fuse_hits(
-    lexical_hits: dict[str, float], dense_hits: dict[str, float], settings: AssistantSettings
-) -> list[tuple[str, float]]:
-    """The one fusion of the two hit lists (chunk id -> score, best first), best first.
-
-    Lexical first: equal fused scores keep list order, and a lexical-only hit at rank r ties a
-    dense-only hit at rank r. Measured on ARCD with the only real model here, this order raised
-    hybrid MRR@10 from 0.381 to 0.568 (docs/retrieval.md).
-    """
-    return fuse_rrf(
-        [list(lexical_hits), list(dense_hits)],
-        k=settings.rrf_k,
-        weights=[settings.lexical_weight, settings.dense_weight],
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,39 +140,65 @@ class Retriever:
     def retrieve(self, question: str, k: int | None = None, sources: Sequence[str] | None = None) -> Retrieval:
         """The `k` best passages for `question`, optionally only from `sources`."""
         k = k or self.settings.k
-        vector = self.embedder.embed_query(question) if self.dense and self.embedder is not None else None
+        query = self.embedder.embed_query(question) if self.dense and self.embedder is not None else None
         with self.reader.snapshot() as snapshot:
             self._follow(snapshot)
             notes = list(self.notes)
             notes.extend(Note(NoteKind.LEXICAL_UNAVAILABLE, p.detail) for p in snapshot.problems if p.part == "lexical")
-            lexical_hits = {
-                hit.chunk_id: hit.score
-                for hit in snapshot.lexical_search(question, self.settings.lexical_depth, sources)
-            }
+            found = snapshot.lexical_search(question, self.settings.lexical_depth, sources)
+            lexical_hits = {hit.chunk_id: hit.score for hit in found}
             dense_hits: dict[str, float] = {}
-            dense = vector is not None and self.dense
-            if dense and vector is not None:
+            dense = query is not None and self.dense
+            if dense and query is not None:
                 try:
-                    hits = snapshot.dense_search(vector, self.settings.dense_depth, sources)
+                    hits = snapshot.dense_search(query, self.settings.dense_depth, sources)
                     dense_hits = {hit.chunk_id: hit.similarity for hit in hits}
                 except DenseUnavailableError as error:
                     logger.warning("dense search failed, answering from the lexical index: %s", error)
-                    dense = False
+                    dense, query = False, None
                     where = self.settings.index.chroma_url or str(self.index_dir)
                     notes.append(Note(NoteKind.DENSE_UNAVAILABLE, str(error), (("where", where),)))
-            fused = fuse_hits(lexical_hits, dense_hits, self.settings)
+            candidates = list(dict.fromkeys([*lexical_hits, *dense_hits]))  # lexical first: ties keep this order
+            evidence = self._dense_evidence(snapshot, query, candidates) if query is not None else {}
+            fused = self._fuse(question, candidates, lexical_hits, dense_hits, evidence)
             depth = max(k, self.settings.k * 4) if self.reranker is not None else k
-            candidates = [cid for cid, _ in fused[:depth]]
-            chunks = snapshot.chunks(candidates)
+            selected = [cid for cid, _ in fused[:depth]]
+            chunks = snapshot.chunks(selected)
         fused_score = dict(fused)
         passages = [
-            _passage(chunks[cid], fused_score[cid], dense_hits.get(cid), lexical_hits.get(cid))
-            for cid in candidates
+            _passage(chunks[cid], fused_score[cid], evidence.get(cid), dense_hits.get(cid), lexical_hits.get(cid))
+            for cid in selected
             if cid in chunks  # a vector added by an ingest that has not committed yet is not an answer
         ]
         if self.reranker is not None and passages:
             passages = self.reranker.rerank(question, passages)
         return Retrieval(tuple(passages[:k]), dense, tuple(notes))
+
+    def _dense_evidence(
+        self, snapshot: Snapshot, query: np.ndarray, candidates: Sequence[str]
+    ) -> dict[str, DenseEvidence]:
+        return dense_evidence(query, snapshot.passage_vectors(candidates), self.settings.sentence_weight)
+
+    def _fuse(
+        self,
+        question: str,
+        candidates: Sequence[str],
+        lexical_hits: dict[str, float],
+        dense_hits: dict[str, float],
+        evidence: dict[str, DenseEvidence],
+    ) -> list[tuple[str, float]]:
+        """The one fusion of both hit lists and the candidates' dense evidence (assistant.fusion), best first."""
+        dense_scores = {c: e.score for c, e in evidence.items()}
+        for chunk_id, similarity in dense_hits.items():  # an index from before passage vectors were kept
+            dense_scores.setdefault(chunk_id, similarity)
+        language = detect_language(question)
+        weights = {
+            c: self.settings.lexical_weight
+            if evidence.get(c) is None or evidence[c].language in (None, language)
+            else self.settings.cross_lexical_weight
+            for c in candidates
+        }
+        return fuse_scores(candidates, lexical_hits, dense_scores, weights)
 
     def _follow(self, snapshot: Snapshot) -> None:
         """Re-check the model when the snapshot moved to a generation another ingest wrote."""
@@ -221,8 +221,22 @@ class Retriever:
                 self._embedder_factory = None
 
 
-def _passage(chunk: Chunk, score: float, dense: float | None, lexical: float | None) -> Passage:
+def _passage(
+    chunk: Chunk, score: float, evidence: DenseEvidence | None, dense: float | None, lexical: float | None
+) -> Passage:
     found_by = tuple(name for name, value in (("dense", dense), ("lexical", lexical)) if value is not None)
+    similarity = evidence.chunk if evidence is not None else dense
+    sentences = evidence.sentences if evidence is not None else None
     return Passage(
-        chunk.id, chunk.source, chunk.title, chunk.text, chunk.start, chunk.end, score, dense, lexical, found_by
+        chunk.id,
+        chunk.source,
+        chunk.title,
+        chunk.text,
+        chunk.start,
+        chunk.end,
+        score,
+        similarity,
+        lexical,
+        found_by,
+        sentences,
     )

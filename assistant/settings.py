@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from assistant.fusion import CROSS_LEXICAL_WEIGHT, LEXICAL_WEIGHT, SENTENCE_WEIGHT
 from ingest.settings import Settings
 
 DEFAULT_RERANKER = "BAAI/bge-reranker-v2-m3"
@@ -23,12 +24,13 @@ class AssistantSettings:
     """Candidates taken from the dense retriever before fusion (ASSISTANT_DENSE_DEPTH)."""
     lexical_depth: int = 30
     """Candidates taken from the lexical retriever before fusion (ASSISTANT_LEXICAL_DEPTH)."""
-    rrf_k: int = 60
-    """The constant of reciprocal-rank fusion (ASSISTANT_RRF_K)."""
-    dense_weight: float = 1.0
-    """Weight of the dense ranking in the fusion (ASSISTANT_DENSE_WEIGHT); lower it for a weak embedding model."""
-    lexical_weight: float = 1.0
-    """Weight of the lexical ranking in the fusion (ASSISTANT_LEXICAL_WEIGHT)."""
+    lexical_weight: float = LEXICAL_WEIGHT
+    """Share of the lexical score in the fusion when question and passage share a language, 0..1
+    (ASSISTANT_LEXICAL_WEIGHT; 0 ranks by meaning only, 1 by words only)."""
+    cross_lexical_weight: float = CROSS_LEXICAL_WEIGHT
+    """The same share across languages, e.g. an English question over Arabic text (ASSISTANT_CROSS_LEXICAL_WEIGHT)."""
+    sentence_weight: float = SENTENCE_WEIGHT
+    """Share of the best sentence's similarity in a passage's dense score, 0..1 (ASSISTANT_SENTENCE_WEIGHT)."""
     rerank: bool = False
     """Rerank fused candidates with a cross-encoder (ASSISTANT_RERANK=1, --rerank)."""
     reranker_model: str = DEFAULT_RERANKER
@@ -58,9 +60,9 @@ _ENVIRONMENT: dict[str, tuple[str, type]] = {
     "k": ("ASSISTANT_K", int),
     "dense_depth": ("ASSISTANT_DENSE_DEPTH", int),
     "lexical_depth": ("ASSISTANT_LEXICAL_DEPTH", int),
-    "rrf_k": ("ASSISTANT_RRF_K", int),
-    "dense_weight": ("ASSISTANT_DENSE_WEIGHT", float),
     "lexical_weight": ("ASSISTANT_LEXICAL_WEIGHT", float),
+    "cross_lexical_weight": ("ASSISTANT_CROSS_LEXICAL_WEIGHT", float),
+    "sentence_weight": ("ASSISTANT_SENTENCE_WEIGHT", float),
     "rerank": ("ASSISTANT_RERANK", bool),
     "reranker_model": ("ASSISTANT_RERANKER_MODEL", str),
     "llm": ("ASSISTANT_LLM", str),
@@ -77,6 +79,9 @@ def _convert(kind: type, value: str, variable: str) -> Any:
         number = kind(value)
     except ValueError as error:
         raise ValueError(f"{variable} must be a number, not {value!r}") from error
-    if number < 0 or (number == 0 and not variable.endswith("_WEIGHT")):
+    if variable.endswith("_WEIGHT"):
+        if not 0.0 <= number <= 1.0:  # also refuses nan
+            raise ValueError(f"{variable} must be a number from 0 to 1, not {value!r}")
+    elif not number > 0:
         raise ValueError(f"{variable} must be positive, not {value!r}")
     return number

@@ -590,13 +590,13 @@ class PrecomputedEmbedder:
 
 def components(retriever: Any, qs: Sequence[Question], settings: Any) -> dict[str, dict[str, float]]:
     """Each part of Retriever.retrieve timed on its own (a second pass, after the timed questions)."""
-    from assistant.retrieval import fuse_rrf
+    from assistant.fusion import fuse_scores
 
     lexical, store, catalog = retriever._lexical, retriever.store(), retriever._catalog
     parts: dict[str, list[float]] = {
         "lexical search (LexicalIndex.search, top 30)": [],
         "dense search (ChromaStore.search, top 30)": [],
-        "fusion + passage lookup (fuse_rrf, Catalog.chunks of the top 5)": [],
+        "fusion + passage lookup (passage vectors of the candidates, fuse_scores, Catalog.chunks of the top 5)": [],
     }
     names = list(parts)
     for q in qs:
@@ -605,10 +605,13 @@ def components(retriever: Any, qs: Sequence[Question], settings: Any) -> dict[st
         t1 = time.perf_counter()
         dense_hits = store.search(q.vector, settings.dense_depth)
         t2 = time.perf_counter()
-        fused = fuse_rrf(
-            [[h.chunk_id for h in lexical_hits], [h.chunk_id for h in dense_hits]],
-            k=settings.rrf_k,
-            weights=[settings.lexical_weight, settings.dense_weight],
+        candidates = list(dict.fromkeys([*(h.chunk_id for h in lexical_hits), *(h.chunk_id for h in dense_hits)]))
+        catalog.vectors(candidates)
+        fused = fuse_scores(
+            candidates,
+            {h.chunk_id: h.score for h in lexical_hits},
+            {h.chunk_id: h.similarity for h in dense_hits},
+            settings.lexical_weight,
         )
         list(catalog.chunks([cid for cid, _ in fused[:K]]))
         t3 = time.perf_counter()

@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS chunks (
     terms TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source, number);
+CREATE TABLE IF NOT EXISTS vectors (
+    chunk_id TEXT PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+    data BLOB NOT NULL
+);
 """
 
 
@@ -182,6 +186,31 @@ class Catalog:
         """Move committed changes from the write-ahead log into the database file, as far as readers allow."""
         self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, bytes]:
+        """Encoded chunk and sentence vectors (ingest.passage_vectors) of those `ids` that have them."""
+        found: dict[str, bytes] = {}
+        try:
+            for start in range(0, len(ids), 500):
+                batch = list(ids[start : start + 500])
+                marks = ",".join("?" * len(batch))
+                query = f"SELECT chunk_id, data FROM vectors WHERE chunk_id IN ({marks})"
+                found.update(self._db.execute(query, batch))
+        except sqlite3.OperationalError:  # a read-only manifest written before the table existed
+            return {}
+        return found
+
+    def chunks_without_vectors(self) -> list[str]:
+        """Ids of chunks that have no vectors row yet (indexed without the model, or before rows existed)."""
+        query = "SELECT c.id FROM chunks c LEFT JOIN vectors v ON v.chunk_id = c.id WHERE v.chunk_id IS NULL"
+        return [row[0] for row in self._db.execute(query)]
+
+    def set_vectors(self, vectors: Iterable[tuple[str, bytes]], meta: dict[str, str] | None = None) -> None:
+        """Store vectors rows for existing chunks (and record `meta`) in one transaction."""
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO vectors (chunk_id, data) VALUES (?, ?)", list(vectors))
+            if meta:
+                self._db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(meta.items()))
+
     def counts(self) -> tuple[int, int]:
         """(indexed documents, chunks)."""
         documents = self._db.execute("SELECT COUNT(*) FROM files WHERE duplicate_of IS NULL").fetchone()[0]
@@ -196,10 +225,12 @@ class Catalog:
         duplicates: Sequence[FileRecord],
         meta: dict[str, str],
         stats: Mapping[str, FileStat] | None = None,
+        vectors: Mapping[str, bytes] | None = None,
     ) -> int:
         """Apply one ingest's changes in a single transaction; returns the new generation.
 
-        `stats` records what the scan saw of files (new, changed, or unchanged but touched).
+        `stats` records what the scan saw of files (new, changed, or unchanged but touched); `vectors`
+        holds the new chunks' passage vectors.
         """
         generation = self.generation() + 1
         with self._db:
@@ -211,6 +242,11 @@ class Catalog:
                     "INSERT INTO chunks (id, source, number, start, end, text, terms) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [(c.id, c.source, c.number, c.start, c.end, c.text, t) for c, t in zip(chunks, terms, strict=True)],
                 )
+            new_ids = [c.id for _, _, chunks, _ in articles for c in chunks]
+            self._db.executemany(
+                "INSERT OR REPLACE INTO vectors (chunk_id, data) VALUES (?, ?)",
+                [(i, vectors[i]) for i in new_ids if vectors and i in vectors],
+            )
             for record in duplicates:
                 self._db.execute("DELETE FROM files WHERE source = ?", (record.source,))
                 self._insert_file(record, "")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import struct
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from ingest.integrity import PartProblem, check_dense_files, check_lexical
 from ingest.layout import IndexLayout, IndexState, StateDamagedError, dense_location, read_state
 from ingest.lexical import LexicalDamagedError, LexicalHit, LexicalIndex
 from ingest.panics import is_panic
+from ingest.passage_vectors import PassageVectors, decode
 from ingest.records import Article, Chunk
 from ingest.settings import Settings
 from ingest.tantivy_lexical import TantivyLexicalIndex
@@ -121,6 +123,14 @@ class Snapshot:
                     self.layout.manifest, ValueError(f"chunk {chunk.id} of {chunk.source} does not match its checksum")
                 )
         return found
+
+    def passage_vectors(self, ids: Sequence[str]) -> dict[str, PassageVectors]:
+        """The stored chunk and sentence vectors of those `ids` that have them (ingest.passage_vectors)."""
+        try:
+            rows = self._catalog.vectors(list(ids))
+            return {chunk: decode(data) for chunk, data in rows.items()}
+        except (sqlite3.DatabaseError, ValueError, struct.error) as error:
+            raise manifest_damaged(self.layout.manifest, error) from error
 
     def sources(self) -> list[str]:
         """Every indexed source path."""

@@ -22,13 +22,14 @@ import logging
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from ingest import passage_vectors
 from ingest.analysis import ANALYZER_VERSION
 from ingest.catalog import Catalog, FileRecord, FileStat
 from ingest.checksums import FileSum, changed_files, stamp_files
@@ -57,6 +58,7 @@ from ingest.integrity import (
 from ingest.layout import MANIFEST, IndexLayout, IndexState, dense_location, manifest_stat, write_state
 from ingest.lexical import LexicalChange, LexicalDamagedError, LexicalDocument, analyze_fields, encode_terms
 from ingest.loading import SkipFile, read_document
+from ingest.passage_vectors import embed_passages
 from ingest.planning import Plan, plan_changes
 from ingest.reader import manifest_damaged
 from ingest.records import Article, Chunk
@@ -178,6 +180,9 @@ class _Sync:
         except sqlite3.DatabaseError as error:
             raise manifest_damaged(self.layout.manifest, error) from error
         self._terms_current = self.meta.get("terms_version") == ANALYZER_VERSION or chunks == 0
+        self._vectors_current = self.meta.get("vectors") == passage_vectors.VERSION or chunks == 0
+        self._rows: dict[str, bytes] = {}
+        """Passage vectors (ingest.passage_vectors) of the chunks this run added, for the manifest."""
         self._embedder_factory = embedder_factory
         self._embedder: Embedder | None = None
         self._embedder_error: str | None = None
@@ -237,6 +242,8 @@ class _Sync:
             pending or health.dense_damaged or health.dense_short or (dense_incomplete and self._embedder is not None)
         )
         if not plan.has_changes and not repair_dense:
+            if known and self.meta.get("dense") == "1" and not self._vectors_current:
+                self._complete_vectors()
             self._finish_unchanged(found, health)
             return self._report(plan, found.skipped)
 
@@ -255,6 +262,7 @@ class _Sync:
         gone = [i for i in old if i not in kept]
         added = [c for c in new.values() if c.id not in kept]
         self._write_dense(gone, [old[i] for i in gone], added)
+        self._rows.update(self.catalog.vectors(sorted(kept)))  # kept chunks are written again with their rows
         if repair_dense:
             complete = self._reconcile_dense((set(self.catalog.chunk_ids()) - set(old)) | set(new))
         else:
@@ -273,7 +281,10 @@ class _Sync:
             plan.new_duplicates,
             self._meta(dense=complete),
             self._stats(found, set(plan.to_index) | {d.source for d in plan.new_duplicates}),
+            self._rows,
         )
+        if complete and not self._vectors_current:
+            self._complete_vectors()
         self._publish(generation, record, health.state)
         done_plan = plan.after_failures({s.path for s in failed})
         return self._report(done_plan, found.skipped + failed, kept=len(kept))
@@ -450,22 +461,37 @@ class _Sync:
         return prepared, tuple(failed)
 
     def _write_dense(self, gone: Sequence[str], old: Sequence[Chunk], new: Sequence[Chunk]) -> None:
-        """Delete the vectors of `gone` chunks, add `new` ones (reusing vectors of identical chunk text)."""
+        """Delete the vectors of `gone` chunks, add `new` ones (reusing vectors and passage rows of identical text)."""
         store = self.store()
         embedder = self.embedder() if new else self._embedder
         reuse: dict[str, np.ndarray] = {}
+        rows: dict[str, bytes] = {}
         if embedder is not None and gone and new:
             vectors = store.embeddings(gone)
             reuse = {c.text: vectors[c.id] for c in old if c.id in vectors}
+            stored_rows = self.catalog.vectors(list(gone))
+            rows = {c.text: stored_rows[c.id] for c in old if c.id in stored_rows}
         store.delete(gone)
         if embedder is not None:
-            self._add_vectors(new, reuse, embedder)
+            self._rows.update(self._add_vectors(new, reuse, embedder, rows))
 
-    def _add_vectors(self, chunks: Sequence[Chunk], reuse: dict[str, np.ndarray], embedder: Embedder) -> None:
+    def _add_vectors(
+        self,
+        chunks: Sequence[Chunk],
+        reuse: dict[str, np.ndarray],
+        embedder: Embedder,
+        rows: Mapping[str, bytes] | None = None,
+    ) -> dict[str, bytes]:
+        """Add chunk vectors to Chroma; returns each chunk's passage vectors (reused by text when given)."""
         store = self.store()
+        rows = rows or {}
+        encoded = {c.id: rows[c.text] for c in chunks if c.text in rows}
         reused = [c for c in chunks if c.text in reuse]
         if reused:
             store.add([c.id for c in reused], np.stack([reuse[c.text] for c in reused]), *_payload(reused))
+            lacking = [c for c in reused if c.id not in encoded]
+            if lacking:
+                encoded.update(self._passage_rows(lacking, np.stack([reuse[c.text] for c in lacking]), embedder))
         fresh = [c for c in chunks if c.text not in reuse]
         bar = _progress_bar(len(fresh), self.progress, "embedding")
         try:
@@ -473,29 +499,77 @@ class _Sync:
                 group = fresh[start : start + EMBED_GROUP]
                 vectors = embedder.embed_documents([c.text for c in group], batch_size=self.settings.batch_size)
                 store.add([c.id for c in group], vectors, *_payload(group))
+                encoded.update(self._passage_rows(group, vectors, embedder))
                 bar.update(len(group))
         finally:
             bar.close()
         self.embedded += len(fresh)
         self.reused += len(reused)
+        return encoded
+
+    def _passage_rows(self, chunks: Sequence[Chunk], vectors: np.ndarray, embedder: Embedder) -> dict[str, bytes]:
+        if not chunks:
+            return {}
+        passages = embed_passages(chunks, vectors, embedder, self.settings.batch_size)
+        return {c.id: passage_vectors.encode(p) for c, p in zip(chunks, passages, strict=True)}
 
     def _reconcile_dense(self, desired: set[str]) -> bool:
-        """Make Chroma hold exactly `desired`; True when the dense part is complete."""
+        """Make Chroma hold exactly `desired`; True when the dense part is complete.
+
+        A missing vector is restored from the chunk's row of passage vectors in the manifest when it
+        has one (int8, cosine 0.9999 to the original: no model needed), and embedded only when not.
+        """
         store = self.store()
         stored = set(store.ids())
         extra = stored - desired
         missing = desired - stored
         if extra:
             store.delete(sorted(extra))
-        embedder = self.embedder() if missing else self._embedder
-        if missing and embedder is not None:
-            self._add_vectors(list(self.catalog.chunks(sorted(missing))), {}, embedder)
+        chunks = list(self.catalog.chunks(sorted(missing)))
+        rows = {**self.catalog.vectors([c.id for c in chunks]), **self._rows}
+        kept = [c for c in chunks if c.id in rows]
+        for start in range(0, len(kept), EMBED_GROUP):
+            group = kept[start : start + EMBED_GROUP]
+            vectors = np.stack([passage_vectors.decode(rows[c.id]).chunk for c in group])
+            store.add([c.id for c in group], vectors, *_payload(group))
+        lacking = [c for c in chunks if c.id not in rows]
+        embedder = self.embedder() if lacking else self._embedder
+        if lacking and embedder is not None:
+            added = self._add_vectors(lacking, {}, embedder, self._rows_by_text(lacking))
+            if set(added) - set(self._rows):
+                self.catalog.set_vectors((i, r) for i, r in added.items() if i not in self._rows)
+            self._rows.update(added)
         if extra or missing:
-            self.repairs.append(f"dense index: {len(missing):,} vectors added, {len(extra):,} removed")
+            restored = f", {len(kept):,} of them from the manifest's vectors" if kept else ""
+            self.repairs.append(f"dense index: {len(missing):,} vectors added{restored}, {len(extra):,} removed")
             logger.info(
                 "repaired the dense index: %d stale vectors removed, %d missing added", len(extra), len(missing)
             )
-        return not missing or embedder is not None
+        return not lacking or embedder is not None
+
+    def _rows_by_text(self, chunks: Sequence[Chunk]) -> dict[str, bytes]:
+        stored = self.catalog.vectors([c.id for c in chunks])
+        return {c.text: stored[c.id] for c in chunks if c.id in stored}
+
+    def _complete_vectors(self) -> None:
+        """Passage vectors for chunks that lack them (an index built before they were kept)."""
+        missing = self.catalog.chunks_without_vectors()
+        embedder = self.embedder() if missing else self._embedder
+        if missing and embedder is None:
+            return
+        if missing and embedder is not None:
+            chunks = list(self.catalog.chunks(missing))
+            stored = self.store().embeddings(missing)
+            absent = [c for c in chunks if c.id not in stored]
+            if absent:
+                vectors = embedder.embed_documents([c.text for c in absent], batch_size=self.settings.batch_size)
+                stored.update(zip([c.id for c in absent], vectors, strict=True))
+            rows = self._passage_rows(chunks, np.stack([stored[c.id] for c in chunks]), embedder)
+            self.catalog.set_vectors(rows.items(), {"vectors": passage_vectors.VERSION})
+            logger.info("added passage vectors to %d chunks", len(chunks))
+        else:
+            self.catalog.set_meta({"vectors": passage_vectors.VERSION})
+        self._vectors_current = True
 
     def _manifest_documents(self, leaving: set[str], added: Sequence[LexicalDocument]) -> Iterator[LexicalDocument]:
         """Every chunk the manifest will hold: its current chunks but `leaving`, then `added`."""
@@ -574,6 +648,7 @@ class _Sync:
             "chunk_overlap_sentences": str(self.settings.chunk_overlap_sentences),
             "dense": "1" if dense else "0",
             **({"terms_version": ANALYZER_VERSION} if self._terms_current else {}),
+            "vectors": passage_vectors.VERSION if dense and self._vectors_current else "",
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         if embedder is not None:

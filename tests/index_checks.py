@@ -33,6 +33,7 @@ class IndexContents:
     lexical_ids: set[str]
     generation: int
     lexical_generation: int | None
+    vector_ids: set[str]  # chunks with passage vectors in the manifest
 
 
 def read_index(index_dir: Path, chroma_url: str = "") -> IndexContents:
@@ -43,6 +44,7 @@ def read_index(index_dir: Path, chroma_url: str = "") -> IndexContents:
         records = catalog.files()
         chunks = list(catalog.chunks())
         generation = catalog.generation()
+        vector_ids = set(catalog.vectors([c.id for c in chunks]))
     finally:
         catalog.close()
     store = ChromaStore.open(chroma_url or layout.chroma)
@@ -66,6 +68,7 @@ def read_index(index_dir: Path, chroma_url: str = "") -> IndexContents:
         lexical_ids=set(lexical.ids()) if lexical else set(),
         generation=generation,
         lexical_generation=lexical.generation if lexical else None,
+        vector_ids=vector_ids,
     )
 
 
@@ -91,6 +94,7 @@ def assert_in_sync(
     if dense:
         assert contents.dense_ids == contents.manifest_chunks
         assert contents.dense_sources == contents.chunk_sources
+        assert contents.vector_ids == contents.manifest_chunks
     return contents
 
 

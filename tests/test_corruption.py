@@ -139,6 +139,7 @@ def comparable(contents: IndexContents) -> tuple[object, ...]:
         contents.dense_ids,
         contents.dense_sources,
         contents.lexical_ids,
+        contents.vector_ids,
     )
 
 
@@ -195,7 +196,9 @@ def test_damage_is_named_answers_stay_true_and_ingest_restores_the_index(
         row["repair"] += ": " + "; ".join(report["repairs"])
 
     assert comparable(read_index(index)) == comparable(pristine.contents)
-    assert np.allclose(vectors(index, sorted(pristine.contents.dense_ids)), pristine.vectors, atol=1e-6)
+    # vectors restored from the manifest's int8 passage vectors are within their quantization error
+    cosines = np.einsum("ij,ij->i", vectors(index, sorted(pristine.contents.dense_ids)), pristine.vectors)
+    assert float(cosines.min()) >= 0.9999
     code, out, err = run(["status", "--index", str(index), "--json"], capsys)
     assert code == 0 and json.loads(out)["problems"] == []
     code, answer, err = ask(index, pristine.model, capsys)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from assistant.fusion import dense_evidence, fuse_rrf, fuse_scores
 from assistant.notes import NoteKind
-from assistant.retrieval import IndexMissingError, Retriever, fuse_rrf
+from assistant.retrieval import IndexMissingError, Retriever
 from assistant.settings import AssistantSettings
 from ingest.embedding import ModelMismatchError
 from ingest.sync import sync
@@ -28,6 +29,36 @@ def test_rrf_weights_and_empty_lists() -> None:
     assert fuse_rrf([[], []]) == []
     fused = fuse_rrf([["a"], ["b"]], k=1, weights=[1.0, 3.0])
     assert fused == [("b", 1.5), ("a", 0.5)]
+
+
+def test_fusion_combines_normalized_scores_with_each_candidates_weight() -> None:
+    lexical = {"a": 4.0, "b": 2.0}
+    dense = {"b": 0.9, "c": 0.8, "a": 0.7}
+    fused = fuse_scores(["a", "b", "c"], lexical, dense, 0.5)
+    assert dict(fused) == pytest.approx({"a": 0.5, "b": 0.75, "c": 0.25})
+    assert [c for c, _ in fused] == ["b", "a", "c"]
+    assert [c for c, _ in fuse_scores(["a", "b", "c"], lexical, dense, 1.0)] == ["a", "b", "c"]
+    assert [c for c, _ in fuse_scores(["a", "b", "c"], lexical, dense, 0.0)] == ["b", "c", "a"]
+    across = fuse_scores(["a", "b", "c"], lexical, dense, {"a": 0.5, "b": 0.1, "c": 0.1})
+    assert dict(across)["b"] == pytest.approx(0.1 * 0.5 + 0.9 * 1.0)
+
+
+def test_fusion_without_dense_scores_and_ties_in_candidate_order() -> None:
+    assert fuse_scores([], {}, {}) == []
+    assert [c for c, _ in fuse_scores(["x", "y", "z"], {"y": 1.0, "x": 1.0}, {})] == ["x", "y", "z"]
+    assert dict(fuse_scores(["x", "y"], {}, {"x": 0.5, "y": 0.5})) == {"x": 0.5, "y": 0.5}
+
+
+def test_dense_evidence_mixes_chunk_and_best_sentence() -> None:
+    import numpy as np
+
+    from ingest.passage_vectors import PassageVectors
+
+    axis = np.eye(3, dtype=np.float32)
+    passage = PassageVectors("ar", axis[0], np.stack([axis[1], axis[0]]), ((0, 5), (6, 9)))
+    evidence = dense_evidence(axis[1], {"p": passage}, sentence_weight=0.5)["p"]
+    assert evidence.chunk == 0.0 and evidence.sentences == (1.0, 0.0) and evidence.score == 0.5
+    assert evidence.language == "ar"
 
 
 def test_passages_keep_scores_offsets_and_finders(seed_index: AssistantSettings) -> None:
@@ -111,15 +142,18 @@ def test_retriever_picks_up_a_new_generation(tmp_path: Path, seed_index: Assista
 def test_fusion_weights_come_from_settings(seed_index: AssistantSettings) -> None:
     from dataclasses import replace
 
-    settings = AssistantSettings.from_env({"ASSISTANT_DENSE_WEIGHT": "0"}, index_dir=seed_index.index.index_dir)
-    assert settings.dense_weight == 0.0 and settings.lexical_weight == 1.0
-    lexical_first = Retriever.open(replace(seed_index, dense_weight=0.0))
+    settings = AssistantSettings.from_env({"ASSISTANT_LEXICAL_WEIGHT": "1"}, index_dir=seed_index.index.index_dir)
+    assert settings.lexical_weight == 1.0 and settings.cross_lexical_weight == 0.1
+    lexical_first = Retriever.open(replace(seed_index, lexical_weight=1.0))
     question = "ما مدة التسجيل الصوتي للمهاجر عن الباغوز؟"
     passages = lexical_first.retrieve(question, k=3).passages
     assert passages[0].chunk_id == next(iter(lexical_first.lexical_hits(question, 1)))
     lexical_first.close()
     with pytest.raises(ValueError, match="ASSISTANT_K must be positive"):
         AssistantSettings.from_env({"ASSISTANT_K": "0"})
+    for value in ("1.5", "-0.1", "nan"):
+        with pytest.raises(ValueError, match="ASSISTANT_SENTENCE_WEIGHT must be a number from 0 to 1"):
+            AssistantSettings.from_env({"ASSISTANT_SENTENCE_WEIGHT": value})
 
 
 def test_rerank_reorders_candidates_with_a_cross_encoder(
