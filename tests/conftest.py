@@ -244,7 +244,8 @@ def campaign_table(rows: list[dict[str, str]]) -> list[str]:
         "",
         "## Corruption campaign",
         "",
-        f"Every file of an index directory (seeds plus 80 generated articles in 40-token chunks, over 1,000 vectors, tiny model), damaged one at a time "
+        f"Every file of an index directory (seeds and 80 generated articles in 40-token chunks: over 1,000 "
+        f"vectors, so Chroma's HNSW files hold a graph; tiny model), damaged one at a time "
         f"in four ways: truncated to half, 4 KB zeroed, 4 KB of random bytes, deleted. After each, `assistant "
         f"status`, a question (`assistant ask`) and `assistant ingest` run in the test process (a crash would end "
         f"it); the index must then equal the undamaged one: same files, chunks, vector ids, sources and passage "
