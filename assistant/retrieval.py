@@ -105,6 +105,8 @@ class Retriever:
             raise
         for note in notes:
             logger.info("%s", note.detail)  # the note reaches the person with every answer
+        if embedder is not None:
+            reader.warm(embedder.dimension)  # Chroma loads its graph while the first question is being typed
         return cls(settings, embedder, reranker, notes, reader, embedder_factory)
 
     def close(self) -> None:

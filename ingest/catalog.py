@@ -128,6 +128,20 @@ class Catalog:
         rows = self._db.execute("SELECT source, origin, hash, size, duplicate_of, title, chunker FROM files").fetchall()
         return {row[0]: FileRecord(*row) for row in rows}
 
+    def file_table(self) -> tuple[dict[str, FileRecord], dict[str, FileStat]]:
+        """`files()` and `file_stats()` in one read of the files table (a scan needs both)."""
+        records: dict[str, FileRecord] = {}
+        stats: dict[str, FileStat] = {}
+        query = (
+            "SELECT source, origin, hash, size, duplicate_of, title, chunker, mtime_ns, ctime_ns, inode, hashed_at_ns "
+            "FROM files"
+        )
+        for row in self._db.execute(query):
+            records[row[0]] = FileRecord(*row[:7])
+            if row[10] is not None:
+                stats[row[0]] = FileStat(row[2], row[3], row[7], row[8], row[9], row[10])
+        return records, stats
+
     def file_stats(self) -> dict[str, FileStat]:
         """The recorded stat of every file that has one, by source path."""
         rows = self._db.execute(

@@ -72,9 +72,7 @@ def plan_changes(
         if canonical != source:
             duplicates.append(Duplicate(source, canonical))
             if previous is None or previous.duplicate_of != canonical or previous.hash != entry.hash:
-                new_duplicates.append(
-                    FileRecord(source, str(entry.origin), entry.hash, entry.stat.size, canonical, "", "")
-                )
+                new_duplicates.append(FileRecord(source, entry.origin, entry.hash, entry.stat.size, canonical, "", ""))
         elif previous is None or previous.duplicate_of is not None:
             added.append(source)
         elif previous.hash != entry.hash or previous.chunker not in chunkers:

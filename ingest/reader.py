@@ -206,6 +206,8 @@ class IndexReader:
         self._store_owner: Snapshot | None = None
         self._dense_problem: str | None = None
         self._state_stat: tuple[int, int, int] | None = None
+        self._closed = False
+        self._warming: threading.Thread | None = None
         self._snapshot = self._open_snapshot()
 
     # snapshots --------------------------------------------------------------------------------------
@@ -235,7 +237,10 @@ class IndexReader:
         return self._snapshot.generation
 
     def close(self) -> None:
-        """Release every file and client."""
+        """Release every file and client (after a background warm-up, if one is running, has finished)."""
+        self._closed = True
+        if self._warming is not None and self._warming is not threading.current_thread():
+            self._warming.join()
         with self._lock:
             self._snapshot._retired = True
             if self._snapshot._users == 0:
@@ -294,6 +299,8 @@ class IndexReader:
         with self._dense_gate:
             # The current snapshot gets a client opened for it; a question still on an older snapshot
             # uses whatever client is open (newer vectors whose chunks it does not know are dropped).
+            if self._closed:
+                raise DenseUnavailableError("the index reader is closed")
             stale = self._store_owner is not snapshot and (snapshot is self._snapshot or self._store_owner is None)
             if stale:
                 while self._dense_users:
@@ -316,6 +323,24 @@ class IndexReader:
             with self._dense_gate:
                 self._dense_users -= 1
                 self._dense_gate.notify_all()
+
+    def warm(self, dimension: int) -> threading.Thread:
+        """Open Chroma and load its vector index in the background, so the first question does not wait for it."""
+
+        def load() -> None:
+            vector = np.zeros(dimension, dtype=np.float32)
+            vector[0] = 1.0
+            with self.snapshot() as snapshot:
+                try:
+                    self.dense_search(snapshot, vector, 1, None)
+                except DenseUnavailableError as error:  # the first question reports it with its answer
+                    logger.info("warming the vector store failed: %s", error)
+
+        thread = threading.Thread(target=load, name="warm-dense-store", daemon=True)
+        if dimension > 0 and not self._closed:
+            self._warming = thread
+            thread.start()
+        return thread
 
     def dense_problem(self) -> str | None:
         """Why the vectors cannot be searched, when a check found it (before any question tried)."""

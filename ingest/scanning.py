@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.catalog import FileStat
 from ingest.files import hash_bytes
-from ingest.loading import MAX_FILE_BYTES, is_supported
+from ingest.loading import MAX_FILE_BYTES, READERS
 from ingest.reports import Skipped
 
 RACY_NS = 2_000_000_000
@@ -28,7 +28,8 @@ class Scanned:
     """A readable document found under the folders."""
 
     source: str
-    origin: Path
+    origin: str
+    """The file's real path (a symbolic link's target)."""
     hash: str
     stat: FileStat
 
@@ -48,20 +49,22 @@ def scan(roots: Sequence[Path], docs_dir: Path, known: Mapping[str, FileStat]) -
     scanned: dict[str, Scanned] = {}
     skipped: list[Skipped] = []
     hashed = 0
-    folders: dict[Path, Path] = {}  # each folder resolved once per scan, not once per file
     for root in roots:
-        base = root.resolve() if root.is_dir() else root.resolve().parent
-        files = [root] if root.is_file() else sorted(walk(root))
-        for path in files:
-            folder = folders.get(path.parent)
-            if folder is None:
-                folder = folders[path.parent] = path.parent.resolve()
-            source = source_name(folder / path.name, base, docs_dir)
-            stat, reason = _stat(path, base)
+        if root.is_file():
+            base = root.resolve().parent
+            entries: Iterable[tuple[str, str, bool]] = [(str(base), root.name, root.is_symlink())]
+        else:
+            base = root.resolve()
+            entries = walk(base)
+        anchor = docs_dir if base.is_relative_to(docs_dir) else base
+        for folder, name, link in entries:
+            full = os.path.join(folder, name)
+            source = _relative(folder, name, anchor)
+            stat, reason = _stat(full, base, link)
             if stat is None:
                 skipped.append(Skipped(source, reason))
                 continue
-            origin = path.resolve() if path.is_symlink() else folder / path.name
+            origin = str(Path(full).resolve()) if link else full
             if source in scanned and scanned[source].origin != origin:
                 skipped.append(Skipped(source, f"another file named {source} is already being indexed"))
                 continue
@@ -71,37 +74,60 @@ def scan(roots: Sequence[Path], docs_dir: Path, known: Mapping[str, FileStat]) -
                 continue
             started = time.time_ns()
             try:
-                data = path.read_bytes()
+                with open(full, "rb") as handle:
+                    data = handle.read()
             except OSError as error:
                 skipped.append(Skipped(source, f"cannot be read ({error.strerror})"))
                 continue
             hashed += 1
             digest = hash_bytes(data)
             scanned[source] = Scanned(source, origin, digest, FileStat.of(stat, digest, started))
-    return Scan(scanned, tuple(skipped), hashed)
+    return Scan(scanned, tuple(sorted(skipped, key=lambda s: s.path)), hashed)
 
 
-def walk(root: Path) -> Iterable[Path]:
-    """Files under `root`, skipping hidden files and folders."""
-    for path in root.rglob("*"):
-        relative = path.relative_to(root)
-        if any(part.startswith(".") for part in relative.parts):
+def walk(root: Path) -> Iterator[tuple[str, str, bool]]:
+    """(folder, name, is a symbolic link) of every file under the real folder `root`, sorted, hidden ones skipped.
+
+    Symbolic links to folders are yielded like files (and then skipped: they are not followed).
+    """
+    pending = [str(root)]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as listing:
+                found = sorted(listing, key=lambda entry: entry.name)
+        except OSError:
             continue
-        if path.is_file() or path.is_symlink():
-            yield path
+        folders = []
+        for entry in found:
+            if entry.name.startswith("."):
+                continue
+            link = entry.is_symlink()
+            if not link and entry.is_dir():
+                folders.append(entry.path)
+            else:
+                yield folder, entry.name, link
+        pending.extend(reversed(folders))
 
 
 def source_name(absolute: Path, base: Path, docs_dir: Path) -> str:
-    """The name a file is indexed under: relative to the documents folder, else to the folder given.
-
-    `absolute` is the file's resolved folder joined with its own name (a symbolic link keeps its name).
-    """
+    """The name a file is indexed under: relative to the documents folder, else to the folder given."""
     for anchor in (docs_dir, base):
         try:
             return absolute.relative_to(anchor).as_posix()
         except ValueError:
             continue
     return absolute.name
+
+
+def _relative(folder: str, name: str, anchor: Path) -> str:
+    """`folder/name` relative to `anchor` (a folder above it), with forward slashes."""
+    prefix = str(anchor)
+    if folder == prefix:
+        return name
+    if folder.startswith(prefix + os.sep):
+        return folder[len(prefix) + 1 :].replace(os.sep, "/") + "/" + name
+    return source_name(Path(folder, name), anchor, anchor)
 
 
 def _trusted(recorded: FileStat, stat: os.stat_result) -> bool:
@@ -115,21 +141,22 @@ def _trusted(recorded: FileStat, stat: os.stat_result) -> bool:
     return same and max(recorded.mtime_ns, recorded.ctime_ns) < recorded.hashed_at_ns - RACY_NS
 
 
-def _stat(path: Path, base: Path) -> tuple[os.stat_result | None, str]:
-    """The file's stat, or None and why it is skipped."""
-    if path.is_symlink():
+def _stat(full: str, base: Path, link: bool) -> tuple[os.stat_result | None, str]:
+    """The file's stat, or None and why it is skipped (a file at a time: strings, not Path objects)."""
+    if link:
         try:
-            target = path.resolve(strict=True)
+            target = Path(full).resolve(strict=True)
         except (OSError, RuntimeError):
             return None, "broken symbolic link"
         if not target.is_relative_to(base):
             return None, "symbolic link pointing outside the documents folder"
         if not target.is_file():
             return None, "not a regular file"
-    if not is_supported(path):
-        return None, f"unsupported file type {path.suffix or '(none)'}; use .txt, .md, .html or .pdf"
+    suffix = os.path.splitext(full)[1]
+    if suffix.lower() not in READERS:
+        return None, f"unsupported file type {suffix or '(none)'}; use .txt, .md, .html or .pdf"
     try:
-        stat = path.stat()
+        stat = os.stat(full)
     except OSError as error:
         return None, f"cannot be read ({error.strerror})"
     if stat.st_size > MAX_FILE_BYTES:

@@ -113,6 +113,38 @@ def sync(
     return replace(report, seconds=round(time.monotonic() - started, 3))
 
 
+def publish_generation(settings: Settings, generation: int, record: GenerationRecord) -> IndexState:
+    """Make `generation` live: record Chroma's files and the manifest as they are, write state.json, tidy up.
+
+    Called once the manifest and every Chroma client of the writer are closed (their files are final).
+    """
+    layout = IndexLayout(settings.index_dir)
+    dense_files: dict[str, FileSum] = {}
+    if settings.chroma_url:
+        store = open_dense_store(settings)
+        try:
+            count = store.count()
+        finally:
+            store.close()
+    else:
+        stored = inspect_embedded(layout.chroma, settings.chroma_collection)
+        count = stored.count if stored is not None else 0
+        if stored is not None:
+            dense_files = stamp_files(layout.chroma, stored.vector_files)
+    state = IndexState(
+        generation=generation,
+        lexical=record.name,
+        lexical_checksum=hash_bytes((layout.lexical / record.name / CHECKSUMS).read_bytes()),
+        dense_count=count,
+        dense_files=dense_files,
+        manifest_stat=manifest_stat(layout),
+    )
+    write_state(layout, state)
+    remove_generations(layout.lexical, keep={record.name})
+    layout.pending.unlink(missing_ok=True)
+    return state
+
+
 def wipe(settings: Settings) -> None:
     """Delete every part of the index (the documents are untouched)."""
     layout = IndexLayout(settings.index_dir)
@@ -193,6 +225,7 @@ class _Sync:
         self.embedded = 0
         self.reused = 0
         self._publishing: tuple[int, GenerationRecord, IndexState | None] | None = None
+        self._recorded: dict[str, FileStat] = {}
 
     def close(self) -> None:
         """Release the manifest and Chroma (their files are final from here on)."""
@@ -235,8 +268,8 @@ class _Sync:
             check_model(self.meta, self.model, has_vectors=health.dense_count > 0)
         if dense_incomplete:
             self.embedder()  # can the dense part be completed now?
-        found = scan(self.roots, self.settings.docs_dir, self.catalog.file_stats())
-        known = self.catalog.files()
+        known, self._recorded = self.catalog.file_table()
+        found = scan(self.roots, self.settings.docs_dir, self._recorded)
         plan = plan_changes(found.files, known, self.roots, self._acceptable_chunkers())
         repair_dense = (
             pending or health.dense_damaged or health.dense_short or (dense_incomplete and self._embedder is not None)
@@ -439,8 +472,9 @@ class _Sync:
         for source in sources:
             entry = scanned[source]
             try:
-                data = entry.origin.read_bytes()
-                raw = read_document(entry.origin, data)
+                origin = Path(entry.origin)
+                data = origin.read_bytes()
+                raw = read_document(origin, data)
             except SkipFile as error:
                 failed.append(Skipped(source, str(error)))
                 continue
@@ -454,7 +488,7 @@ class _Sync:
             content_hash = hash_bytes(data)  # the bytes actually read, even if the file changed since the scan
             title = find_title_in_raw(raw, text, Path(source).stem)
             article = Article(source, title, text, content_hash)
-            record = FileRecord(source, str(entry.origin), content_hash, len(data), None, title, chunker.fingerprint())
+            record = FileRecord(source, entry.origin, content_hash, len(data), None, title, chunker.fingerprint())
             chunks = chunk_article(article, chunker, counter)
             terms = tuple(encode_terms(analyze_fields(c.text)) for c in chunks)
             prepared.append(_Prepared(record, article, chunks, terms))
@@ -607,35 +641,11 @@ class _Sync:
         if self._publishing is None:
             return
         generation, record, _ = self._publishing
-        dense_files: dict[str, FileSum] = {}
-        if self.settings.chroma_url:
-            store = open_dense_store(self.settings)
-            try:
-                count = store.count()
-            finally:
-                store.close()
-        else:
-            stored = inspect_embedded(self.layout.chroma, self.settings.chroma_collection)
-            count = stored.count if stored is not None else 0
-            if stored is not None:
-                dense_files = stamp_files(self.layout.chroma, stored.vector_files)
-        write_state(
-            self.layout,
-            IndexState(
-                generation=generation,
-                lexical=record.name,
-                lexical_checksum=hash_bytes((self.layout.lexical / record.name / CHECKSUMS).read_bytes()),
-                dense_count=count,
-                dense_files=dense_files,
-                manifest_stat=manifest_stat(self.layout),
-            ),
-        )
-        remove_generations(self.layout.lexical, keep={record.name})
-        self.layout.pending.unlink(missing_ok=True)
+        publish_generation(self.settings, generation, record)
 
     def _stats(self, found: Scan, indexed: set[str]) -> dict[str, FileStat]:
         """Stats to record: of files just indexed, and of unchanged files whose stat changed (touched)."""
-        recorded = self.catalog.file_stats()
+        recorded = self._recorded
         return {s: f.stat for s, f in found.files.items() if s in indexed or recorded.get(s) != f.stat}
 
     def _meta(self, dense: bool) -> dict[str, str]:

@@ -19,10 +19,10 @@ import pytest
 
 from assistant.service import Assistant
 from assistant.settings import AssistantSettings
+from ingest.random_models import build_sentence_transformer
 from ingest.settings import Settings
 from tests.e5_engine import Engine, compile_engine
 from tests.index_checks import IndexContents, read_index
-from tests.tiny_models import build_sentence_transformer
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
