@@ -14,6 +14,7 @@ _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890
 _MARKER = re.compile(r"\s?\[\s*([0-9٠-٩۰-۹]+(?:\s*[,،]\s*[0-9٠-٩۰-۹]+)*)\s*\]")
 _OPEN_MARKER = re.compile(r"\[[\s0-9٠-٩۰-۹,،]*$")
 _ANY_MARKER = re.compile(r"\[(\d+)\]")
+_LEADING_MARKERS = re.compile(r"(?:\s*\[\d+\])+")
 _SPACE_BEFORE_MARK = re.compile(r"\s+([.!?؟،,؛:])")
 MAX_MARKER_CHARS = 16
 
@@ -79,17 +80,62 @@ def cited_numbers(text: str) -> list[int]:
     return list(dict.fromkeys(int(n) for n in _ANY_MARKER.findall(text)))
 
 
+def cited_sentences(text: str) -> list[tuple[int, int, list[int]]]:
+    """Each sentence of `text` as (start, end, its marker numbers).
+
+    Markers at the start of a sentence ("... بالمدينة. [2] ثم ...") belong to the sentence before it.
+    """
+    found: list[tuple[int, int, list[int]]] = []
+    for start, end in split_sentences(text):
+        lead = _LEADING_MARKERS.match(text, start, end)
+        if lead and found:
+            before = found[-1]
+            found[-1] = (before[0], before[1], [*before[2], *cited_numbers(lead.group())])
+            start = lead.end()
+            while start < end and text[start].isspace():
+                start += 1
+            if not _has_words(text[start:end]):
+                continue
+        found.append((start, end, cited_numbers(text[start:end])))
+    return found
+
+
 def sentences_citing(text: str) -> dict[int, list[str]]:
     """For each marker number, the answer sentences that carry it (markers removed)."""
     citing: dict[int, list[str]] = {}
-    for start, end in split_sentences(text):
-        sentence = text[start:end]
-        numbers = cited_numbers(sentence)
-        plain = _SPACE_BEFORE_MARK.sub(r"\1", _ANY_MARKER.sub("", sentence)).strip()
-        for number in numbers:
+    for start, end, numbers in cited_sentences(text):
+        plain = _SPACE_BEFORE_MARK.sub(r"\1", _ANY_MARKER.sub("", text[start:end])).strip()
+        for number in dict.fromkeys(numbers):
             if plain:
                 citing.setdefault(number, []).append(plain)
     return citing
+
+
+def uncited_sentences(text: str) -> list[tuple[int, int]]:
+    """Spans of the sentences of `text` that carry no [n] marker (a lead-in ending with ":" is no claim)."""
+    return [
+        (start, end)
+        for start, end, numbers in cited_sentences(text)
+        if not numbers and _has_words(text[start:end]) and not text[start:end].endswith(":")
+    ]
+
+
+def mark_unsupported(text: str, mark: str) -> tuple[str, tuple[str, ...]]:
+    """`text` with `mark` after every uncited sentence (before its final stop), and those sentences."""
+    spans = uncited_sentences(text)
+    out, position = [], 0
+    for start, end in spans:
+        stop = end
+        while stop > start and text[stop - 1] in ".!?؟؛…":
+            stop -= 1
+        out.append(f"{text[position:stop]} {mark}")
+        position = stop
+    out.append(text[position:])
+    return "".join(out), tuple(text[s:e] for s, e in spans)
+
+
+def _has_words(text: str) -> bool:
+    return any(ch.isalnum() for ch in _ANY_MARKER.sub("", text))
 
 
 def is_supported(sentence: str, passage: str, embedder: Embedder | None = None) -> bool:

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
+import re
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from assistant.llm import LLMUnavailableError, redact
+from assistant.llm import LLMUnavailableError
 from assistant.records import Answer
+from assistant.service import clean_question
+from assistant.settings import AssistantSettings, all_settings, declared
+from ingest.declarations import Declared, SettingError
 from ingest.embedding import EmbeddingUnavailableError, ModelMismatchError
 from ingest.files import IndexBusyError
 from ingest.panics import is_panic
 from ingest.reader import IndexMissingError, ManifestDamagedError
+from ingest.redaction import protect_logs, redact
 from ingest.reports import SyncReport
-from ingest.settings import Settings
 from ingest.status import Status, index_status
 from ingest.sync import NoDocumentsError, sync
 
@@ -38,9 +44,20 @@ EXPECTED_ERRORS = (
 )
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors that say what is allowed and where the help is."""
+
+    def error(self, message: str) -> NoReturn:
+        message = re.sub(r"^argument ([^:]+): must ", r"\1 must ", message)
+        self.exit(2, f"Error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (also used to generate the CLI reference in the README)."""
-    parser = argparse.ArgumentParser(
+    """The argument parser (also used to generate the CLI reference in the README).
+
+    Options that set a setting come from its declaration (assistant/settings.py): flag, type, bounds, help.
+    """
+    parser = Parser(
         prog="assistant",
         description="Cited question answering over Arabic and English news articles.",
     )
@@ -60,18 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="folders or files to index (default: ASSISTANT_DOCS_DIR, else seeds/)",
     )
-    _index_option(ingest)
-    ingest.add_argument(
-        "--model",
-        help="embedding model: hub id, local path or 'fast' (env ASSISTANT_EMBEDDING_MODEL; default BAAI/bge-m3)",
-    )
+    add_setting_options(ingest, "index_dir", "embedding_model")
     ingest.add_argument("--rebuild", action="store_true", help="delete the index and build it from scratch")
-    ingest.add_argument(
-        "--wait",
-        type=float,
-        metavar="SECONDS",
-        help="wait this long for another ingest to finish (default: fail at once)",
-    )
+    add_setting_options(ingest, "lock_wait")
     ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     ask = commands.add_parser(
@@ -80,13 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Answer a question in Arabic or English from the indexed articles, citing each claim.",
     )
     ask.add_argument("question", help="the question (Arabic or English)")
-    _index_option(ask)
-    ask.add_argument("--k", type=int, help="passages to answer from (env ASSISTANT_K; default 5)")
-    ask.add_argument(
-        "--llm", help="LangChain chat model, provider:model or hf:<id or path> (env ASSISTANT_LLM; default: extractive)"
-    )
-    ask.add_argument("--rerank", action="store_true", default=None, help="rerank passages with a cross-encoder")
-    ask.add_argument("--model", help="embedding model (must be the one the index was built with)")
+    add_setting_options(ask, "index_dir", "k", "llm", "rerank", "embedding_model")
     ask.add_argument("--source", action="append", metavar="PATH", help="only answer from this document (repeatable)")
     ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
 
@@ -95,15 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="open the web chat",
         description="Index the documents folder if it changed, then serve the web chat (default http://127.0.0.1:7860).",
     )
-    chat.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    chat.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    chat.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (env ASSISTANT_AUTH)")
-    chat.add_argument(
-        "--docs", type=Path, metavar="DIR", help="documents folder (env ASSISTANT_DOCS_DIR; default seeds/)"
-    )
-    _index_option(chat)
-    chat.add_argument("--model", help="embedding model (env ASSISTANT_EMBEDDING_MODEL; default BAAI/bge-m3)")
-    chat.add_argument("--llm", help="LangChain chat model, provider:model or hf:<id or path> (env ASSISTANT_LLM)")
+    add_setting_options(chat, "host", "port", "auth", "docs_dir", "index_dir", "embedding_model", "llm", "concurrency")
 
     status = commands.add_parser(
         "status",
@@ -113,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         "is checked for consistency and its count against the manifest. Exits with 1 when a part is damaged, "
         "missing or out of step (each is named, with what to run).",
     )
-    _index_option(status)
+    add_setting_options(status, "index_dir")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
 
     evaluate = commands.add_parser(
@@ -124,15 +118,36 @@ def build_parser() -> argparse.ArgumentParser:
         'JSONL, one {"question", "sources"?, "answers"?} per line: measured on the index (--index).',
     )
     evaluate.add_argument("file", type=Path, metavar="FILE", help="SQuAD JSON or JSONL question file")
-    _index_option(evaluate)
-    evaluate.add_argument("--k", type=_positive_int, help="passages to answer from (env ASSISTANT_K; default 5)")
-    evaluate.add_argument("--model", help="embedding model (for JSONL: the one the index was built with)")
-    evaluate.add_argument(
-        "--llm", help="LangChain chat model, provider:model or hf:<id or path> (env ASSISTANT_LLM; default: extractive)"
-    )
+    add_setting_options(evaluate, "index_dir", "k", "embedding_model", "llm")
     evaluate.add_argument("--limit", type=_positive_int, metavar="N", help="evaluate only the first N questions")
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
+
+
+def add_setting_options(parser: argparse.ArgumentParser, *names: str) -> None:
+    """One option per named setting, from its declaration; the parsed value lands in `args.<name>`."""
+    for name in names:
+        item = declared(name)
+        help_text = f"{item.spec.help} (env {item.spec.env}; default: {item.default_shown()})".replace("%", "%%")
+        if item.kind is bool:
+            parser.add_argument(
+                item.spec.flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
+        else:
+            parser.add_argument(
+                item.spec.flag, dest=name, type=_flag_value(item), metavar=item.spec.metavar or None, help=help_text
+            )
+
+
+def _flag_value(item: Declared) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            return item.parse(text, item.spec.flag)
+        except SettingError as error:
+            raise argparse.ArgumentTypeError(str(error).removeprefix(f"{item.spec.flag} ")) from None
+
+    parse.__name__ = item.name  # argparse names the type in some messages
+    return parse
 
 
 def _positive_int(value: str) -> int:
@@ -141,81 +156,116 @@ def _positive_int(value: str) -> int:
     except ValueError:
         number = 0
     if number <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, not {value!r}")
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {value!r}")
     return number
 
 
-def _index_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--index", type=Path, help="index directory (env ASSISTANT_INDEX_DIR; default vectorstore/)")
+def settings_from(args: argparse.Namespace) -> AssistantSettings:
+    """The environment's settings overridden by the options given on the command line."""
+    given = {item.name: getattr(args, item.name) for item in all_settings() if hasattr(args, item.name)}
+    return AssistantSettings.from_env(**given)
+
+
+def configured_secrets(args: argparse.Namespace, environ: Any = os.environ) -> set[str]:
+    """Credentials from the secret settings' variables and options, before the settings are even valid."""
+    found: set[str] = set()
+    for item in all_settings():
+        found |= item.secrets_in(environ.get(item.spec.env, "")) | item.secrets_in(getattr(args, item.name, None))
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `assistant` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    console = Console(configured_secrets(args))
+    protect_logs(console.secrets)
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     if not args.verbose:  # model-loading progress bars are noise around a one-line answer
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if args.command == "ask" and not clean_question(args.question):
+        console.err('Error: the question is empty; ask something, e.g. assistant ask "ماذا حدث في منبج؟"')
+        return 2
     try:
         if args.command == "ingest":
-            return _ingest(args)
+            return _ingest(args, console)
         if args.command == "ask":
-            return _ask(args)
+            return _ask(args, console)
         if args.command == "chat":
-            return _chat(args)
+            return _chat(args, console)
         if args.command == "eval":
-            return _eval(args)
-        return _status(args)
+            return _eval(args, console)
+        return _status(args, console)
+    except SettingError as error:
+        console.err(f"Error: {error}")
+        return 2
     except EXPECTED_ERRORS as error:
-        print(f"Error: {redact(str(error))}", file=sys.stderr)
+        console.err(f"Error: {error}")
         return 1
     except KeyboardInterrupt:
-        print("Interrupted; run the same command again to finish (the index repairs itself).", file=sys.stderr)
+        console.err("Interrupted; run the same command again to finish (the index repairs itself).")
         return 130
     except BaseException as error:
         if not isinstance(error, Exception) and not is_panic(error):
             raise
         logging.getLogger(__name__).info("unexpected error", exc_info=True)
         kept = " The previous index is intact and still answers;" if args.command in ("ingest", "chat") else ""
-        print(
-            f"Error: {args.command} failed: {type(error).__name__}: {redact(str(error)[:300])}.{kept} fix the cause "
-            "(disk space, permissions, ...) and run the command again (-v shows details).",
-            file=sys.stderr,
+        console.err(
+            f"Error: {args.command} failed: {type(error).__name__}: {redact(str(error), console.secrets)[:300]}."
+            f"{kept} fix the cause (disk space, permissions, ...) and run the command again (-v shows details)."
         )
         return 1
 
 
-def _ingest(args: argparse.Namespace) -> int:
-    settings = Settings.from_env(index_dir=args.index, embedding_model=args.model, lock_wait=args.wait)
+class Console:
+    """Everything the command line prints, with every secret it knows of redacted."""
+
+    def __init__(self, secrets: set[str]) -> None:
+        self.secrets = set(secrets)
+
+    def out(self, text: str, stream: TextIO | None = None) -> None:
+        """Print to stdout (or `stream`), redacted."""
+        print(redact(text, self.secrets), file=stream or sys.stdout, flush=True)
+
+    def err(self, text: str) -> None:
+        """Print to stderr, redacted."""
+        self.out(text, sys.stderr)
+
+    def json(self, data: object) -> None:
+        """Print `data` as JSON, every string in it redacted."""
+        self.out(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _ingest(args: argparse.Namespace, console: Console) -> int:
+    settings = settings_from(args).index
     report = sync(settings, args.paths or None, rebuild=args.rebuild, progress=sys.stderr.isatty() and not args.json)
     if args.json:
-        _print_json(report.to_dict())
+        console.json(report.to_dict())
     else:
-        print(format_report(report))
+        console.out(format_report(report))
     for warning in report.warnings:
-        print(f"Warning: {warning}", file=sys.stderr)
+        console.err(f"Warning: {warning}")
     return 0
 
 
-def _ask(args: argparse.Namespace) -> int:
+def _ask(args: argparse.Namespace, console: Console) -> int:
     from assistant.service import Assistant
-    from assistant.settings import AssistantSettings
 
-    settings = AssistantSettings.from_env(
-        index_dir=args.index, embedding_model=args.model, k=args.k, llm=args.llm, rerank=args.rerank
-    )
+    settings = settings_from(args)
+    console.secrets |= settings.secrets()
     assistant = Assistant.from_settings(settings)
     try:
         answer = assistant.ask(args.question, sources=args.source)
     finally:
         assistant.close()
     if args.json:
-        _print_json(answer.to_dict())
+        console.json(answer.to_dict())
     else:
-        print(format_answer(answer))
+        console.out(format_answer(answer))
     return 0
 
 
@@ -233,19 +283,18 @@ def format_answer(answer: Answer) -> str:
     return "\n".join(lines)
 
 
-def _eval(args: argparse.Namespace) -> int:
+def _eval(args: argparse.Namespace, console: Console) -> int:
     from assistant.evaluation import evaluate, load_eval_set
-    from assistant.settings import AssistantSettings
 
-    settings = AssistantSettings.from_env(index_dir=args.index, embedding_model=args.model, k=args.k, llm=args.llm)
+    settings = settings_from(args)
     eval_set = load_eval_set(args.file).head(args.limit)
     report = evaluate(eval_set, settings, progress=sys.stderr.isatty())
     if args.json:
-        _print_json(report.to_dict())
+        console.json(report.to_dict())
     else:
-        print(format_eval_report(report))
+        console.out(format_eval_report(report))
     for note in report.notes:
-        print(f"Warning: {note}", file=sys.stderr)
+        console.err(f"Warning: {note}")
     return 0
 
 
@@ -276,26 +325,63 @@ def format_eval_report(report: EvalReport) -> str:
     return "\n".join(lines)
 
 
-def _chat(args: argparse.Namespace) -> int:
+def _chat(args: argparse.Namespace, console: Console) -> int:
     from assistant.service import Assistant
-    from assistant.settings import AssistantSettings
     from assistant.ui import create_app, launch
 
-    auth = parse_auth(args.auth or os.environ.get("ASSISTANT_AUTH", ""))
-    warning = exposure_warning(args.host, auth)
+    settings = settings_from(args)
+    console.secrets |= settings.secrets()
+    auth = parse_auth(settings.auth)
+    check_port(settings.host, settings.port)  # before the ingest and the model load, not after
+    warning = exposure_warning(settings.host, auth)
     if warning:
-        print(f"Warning: {warning}", file=sys.stderr)
-    settings = AssistantSettings.from_env(
-        docs_dir=args.docs, index_dir=args.index, embedding_model=args.model, llm=args.llm
-    )
+        console.err(f"Warning: {warning}")
     report = sync(settings.index, progress=sys.stderr.isatty())
-    print(format_report(report))
+    console.out(format_report(report))
     for warning in report.warnings:
-        print(f"Warning: {warning}", file=sys.stderr)
+        console.err(f"Warning: {warning}")
     assistant = Assistant.from_settings(settings)
-    print(f"Open http://{args.host}:{args.port} in a browser (Ctrl+C to stop).", flush=True)
-    launch(create_app(assistant), args.host, args.port, auth)
+    try:
+        app = launch(
+            create_app(assistant),
+            settings.host,
+            settings.port,
+            auth,
+            block=False,
+            max_threads=max(40, settings.concurrency + 16),
+        )
+    except OSError as error:
+        raise OSError(port_busy_message(settings.host, settings.port)) from error
+    console.out(f"Open http://{settings.host}:{settings.port} in a browser (Ctrl+C to stop).")
+    app.block_thread()
     return 0
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise OSError (saying what to do) when `host`:`port` cannot be listened on."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise OSError(f"cannot listen on {host!r}: {error.strerror}; use --host 127.0.0.1 or another address") from None
+    family, kind, protocol, _, address = infos[0]
+    with socket.socket(family, kind, protocol) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no obstacle
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise OSError(port_busy_message(host, port)) from None
+            raise OSError(
+                f"cannot listen on {host}:{port} ({error.strerror}); choose another --host or --port"
+            ) from None
+
+
+def port_busy_message(host: str, port: int) -> str:
+    """What to say when the chat's port is taken."""
+    return (
+        f"port {port} on {host} is already in use (another `assistant chat`?). Stop that server, or choose another "
+        "port with --port N (or ASSISTANT_PORT)."
+    )
 
 
 def exposure_warning(host: str, auth: tuple[str, str] | None) -> str:
@@ -314,17 +400,16 @@ def parse_auth(value: str) -> tuple[str, str] | None:
         return None
     user, sep, password = value.partition(":")
     if not sep or not user or not password:
-        raise ValueError("--auth must be USER:PASSWORD (both non-empty)")
+        raise SettingError("--auth must be USER:PASSWORD (both non-empty)")
     return user, password
 
 
-def _status(args: argparse.Namespace) -> int:
-    settings = Settings.from_env(index_dir=args.index)
-    status = index_status(settings, deep=True)
+def _status(args: argparse.Namespace, console: Console) -> int:
+    status = index_status(settings_from(args).index, deep=True)
     if args.json:
-        _print_json(status.to_dict())
+        console.json(status.to_dict())
     else:
-        print(format_status(status))
+        console.out(format_status(status))
     return 0 if status.healthy else 1
 
 
@@ -367,17 +452,11 @@ def format_report(report: SyncReport) -> str:
         f"dense: {'yes' if report.dense else 'no'} ({report.model})",
     ]
     lines.extend(f"repaired: {repair}" for repair in report.repairs)
-    if report.repaired and not report.repairs:
-        lines.append("repaired an interrupted earlier ingest")
     for label, paths in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
         lines.extend(f"  {label}: {path}" for path in paths)
     lines.extend(f"  duplicate: {d.path} (same content as {d.duplicate_of})" for d in report.duplicates)
     lines.extend(f"  skipped: {s.path}: {s.reason}" for s in report.skipped)
     return "\n".join(lines)
-
-
-def _print_json(data: object) -> None:
-    print(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 if __name__ == "__main__":  # pragma: no cover

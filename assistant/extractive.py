@@ -22,8 +22,10 @@ from ingest.passage_vectors import sentence_spans
 MAX_SENTENCES = 3
 ABSTAIN_BELOW = 0.35
 """Best sentence coverage under which nothing relevant was found (measured: docs/abstention.md)."""
-DENSE_ABSTAIN_BELOW = 0.35
-"""With no lexical overlap (cross-language), the sentence similarity under which to abstain."""
+SAME_LANGUAGE_SIMILARITY = 0.90
+"""A same-language sentence below ABSTAIN_BELOW is still an answer at this similarity (docs/abstention.md)."""
+CROSS_LANGUAGE_SIMILARITY = 0.82
+"""Across languages, where words cannot match, the similarity a sentence needs to be an answer."""
 NEAR_DUPLICATE = 0.7
 KEEP_RELATIVE = 0.6
 """A second or third sentence is kept when it scores at least this share of the best one."""
@@ -108,8 +110,10 @@ def is_relevant(best: ScoredSentence, question_language: Language, passage_langu
     """Whether the best sentence is good enough to answer rather than abstain."""
     if best.coverage >= ABSTAIN_BELOW:
         return True
-    cross_language = question_language != passage_language
-    return cross_language and best.similarity is not None and best.similarity >= DENSE_ABSTAIN_BELOW
+    if best.similarity is None:
+        return False
+    same = question_language == passage_language
+    return best.similarity >= (SAME_LANGUAGE_SIMILARITY if same else CROSS_LANGUAGE_SIMILARITY)
 
 
 def extract_answer(
@@ -119,9 +123,14 @@ def extract_answer(
     embedder: Embedder | None = None,
     mode: Mode = "extractive",
     note: str = "",
+    language: Language | None = None,
 ) -> Answer:
-    """An answer made of 1-3 retrieved sentences with [n] markers, or an abstention."""
-    language = detect_language(question)
+    """An answer made of 1-3 retrieved sentences with [n] markers, or an abstention.
+
+    `language` is the answer's (the person's question's); by default that of `question`, which may be a
+    standalone form joining an earlier question in another language.
+    """
+    language = language or detect_language(question)
     scored = score_sentences(question, passages, embedder)
     if not scored:
         return abstain(language, mode, note, question)

@@ -12,6 +12,7 @@ from assistant.service import Assistant
 from assistant.settings import AssistantSettings
 from ingest.embedding import Embedder
 from ingest.factories import load_embedder
+from ingest.redaction import protect_logs
 from ingest.settings import Settings
 
 
@@ -26,6 +27,7 @@ def build_assistant(
     `chat_model` (any LangChain chat model) overrides `settings.llm`.
     """
     settings = settings or AssistantSettings.from_env()
+    protect_logs(settings.secrets())
     reranker = Reranker(settings.reranker_model, settings.index.device) if settings.rerank else None
     retriever = Retriever.open(settings, embedder_factory=embedder_factory, reranker=reranker)
     if chat_model is None and settings.llm:

@@ -1,25 +1,46 @@
-"""Follow-up questions: rewritten into standalone ones before retrieval."""
+"""Follow-up questions: made standalone before retrieval; the answer keeps the language of the question.
+
+Without an LLM a question is joined to the previous standalone question when it refers back to it:
+a strong cue (a continuation such as "and ..." or "وماذا عن", a pronoun or demonstrative pointing at
+something the question does not name) always joins; a weak cue (a short question, an Arabic pronoun
+suffix) joins only when the question cannot be answered on its own. The rule and its thresholds were
+measured on a conversation set with topic switches and real follow-ups (docs/conversations.md).
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
 
 from assistant.llm import LLMUnavailableError, invoke_text
 from assistant.phrases import prompt
 from ingest.analysis import analyze, detect_language, normalize
 
 History = Sequence[Mapping[str, Any] | tuple[str, str]]
+Cue = Literal["strong", "weak", "none"]
+FollowUps = Literal["auto", "off", "always"]
+"""How earlier questions are used: by the rule below, never (each question alone), or always joined."""
+FOLLOW_UPS: tuple[FollowUps, ...] = ("auto", "off", "always")
 
-_CUES = re.compile(
-    r"^\s*(?:و(?:ماذا|متى|اين|كيف|هل|من|لماذا|كم|ما)\b|و?ماذا عن|و?(?:هو|هي|هم|هذا|هذه|ذلك|تلك)\b"
-    r"|and\b|what about|how about|(?:he|she|it|they|his|her|its|their|them|this|that|those)\b)",
-    re.IGNORECASE,
-)
-_PRONOUNS = re.compile(r"\b(?:he|she|it|they|him|his|her|its|their|them)\b", re.IGNORECASE)
-_AR_PRONOUN_SUFFIX = re.compile(r"(?:ه|ها|هم|هما)$")
 MAX_CONTENT_TERMS = 3
+"""A question with at most this many analyzer terms is short: it may lean on the previous one."""
+MAX_CHAIN = 4
+"""Earlier questions replayed to rebuild the previous standalone question."""
+MAX_STANDALONE_CHARS = 600
+"""A chain of follow-ups keeps at most this much of the earlier questions."""
+
+_EN_CONTINUATION = re.compile(r"^\W*(?:and|also|then|so|what about|how about)\b", re.IGNORECASE)
+_EN_PRONOUN = re.compile(r"\b(?:he|she|it|they|him|his|her|hers|its|their|theirs|them|himself|itself)\b", re.IGNORECASE)
+# Continuations and references, matched on normalized text (alef forms unified, ة -> ه, ى -> ي).
+_AR_CONTINUATION = re.compile(
+    r"^\W*(?:و(?:ماذا|متي|اين|كيف|هل|من|لماذا|لم|كم|ما|اي|بماذا|الي)\b|و?ماذا عن\b|و?ما ذا عن\b|وايضا\b|و?كذلك\b)"
+)
+_AR_LEADING_PRONOUN = re.compile(r"^\W*و?(?:هو|هي|هم|هما|هن)\b")
+_AR_DEMONSTRATIVE = re.compile(r"(?:^|\s)[وفبلك]{0,2}(?:ذلك|تلك|هذا|هذه|هذان|هاتان|هؤلاء|اولئك)(?=\s|\W|$)")
+# A pronoun suffix on a content word, read on the original spelling (so ة is not taken for ه).
+_AR_SUFFIX = re.compile(r"[\u0621-\u064a]{2,}(?:ه|ها|هم|هما|هن)$")
+_AR_SUFFIX_EXCEPTIONS = frozenset({"الله", "لله", "بالله", "والله", "وجه", "شبه", "فيه", "نفسه", "ذاته"})
 
 
 def user_turns(history: History | None) -> list[str]:
@@ -33,33 +54,58 @@ def user_turns(history: History | None) -> list[str]:
     return [q for q in questions if q.strip()]
 
 
-def is_follow_up(question: str) -> bool:
-    """A short question, or one that starts like a continuation or leans on a pronoun."""
+def follow_up_cue(question: str) -> Cue:
+    """How strongly `question` refers back to an earlier one."""
     normalized = normalize(question)
-    if _CUES.match(normalized) or _PRONOUNS.search(question):
-        return True
-    terms = analyze(question)
-    if len(terms) <= MAX_CONTENT_TERMS:
-        return True
-    return any(_AR_PRONOUN_SUFFIX.search(w) for w in normalized.split()[:2]) and len(terms) <= MAX_CONTENT_TERMS + 2
+    if _EN_CONTINUATION.match(question) or _EN_PRONOUN.search(question):
+        return "strong"
+    if _AR_CONTINUATION.match(normalized) or _AR_LEADING_PRONOUN.match(normalized):
+        return "strong"
+    if _AR_DEMONSTRATIVE.search(normalized):
+        return "strong"
+    if len(analyze(question)) <= MAX_CONTENT_TERMS:
+        return "weak"
+    words = re.findall(r"[\u0621-\u064a]+", question)
+    if any(_AR_SUFFIX.fullmatch(w) and w not in _AR_SUFFIX_EXCEPTIONS for w in words):
+        return "weak"
+    return "none"
 
 
-def rule_rewrite(question: str, history: History | None) -> str:
-    """Without an LLM: carry the previous question's key words into a follow-up."""
-    previous = user_turns(history)
-    if not previous or not is_follow_up(question):
+def join(previous: str, question: str) -> str:
+    """The follow-up with the earlier standalone question after it (its oldest words dropped past the limit)."""
+    room = max(MAX_STANDALONE_CHARS - len(question) - 1, 0)
+    context = previous if len(previous) <= room else previous[len(previous) - room :].split(" ", 1)[-1]
+    return f"{question} {context}".strip()
+
+
+def rule_standalone(
+    question: str, history: History | None, answerable_alone: Callable[[str], bool], mode: FollowUps = "auto"
+) -> str:
+    """Without an LLM: the standalone form of `question`, rebuilding the earlier turns' standalone forms first.
+
+    `answerable_alone(q)` tells whether q, asked on its own, finds something to answer from.
+    """
+    previous = user_turns(history)[-MAX_CHAIN:]
+    if not previous or mode == "off":
         return question
-    own = set(analyze(question))
-    carried = [w for w in re.findall(r"[^\W_]+", previous[-1]) if (t := analyze(w)) and not set(t) <= own]
-    return f"{question} {' '.join(dict.fromkeys(carried))}".strip() if carried else question
+    standalone = previous[0]
+    for turn in previous[1:]:
+        standalone = _resolve(turn, standalone, answerable_alone, mode)
+    return _resolve(question, standalone, answerable_alone, mode)
 
 
-def llm_rewrite(model: Any, question: str, history: History | None, timeout: float) -> str:
-    """With an LLM: rewrite into a standalone question (falls back to the rule on any failure)."""
+def _resolve(question: str, previous: str, answerable_alone: Callable[[str], bool], mode: FollowUps) -> str:
+    cue = follow_up_cue(question)
+    if mode == "always" or cue == "strong" or (cue == "weak" and not answerable_alone(question)):
+        return join(previous, question)
+    return question
+
+
+def llm_rewrite(model: Any, question: str, history: History | None, timeout: float, fallback: Callable[[], str]) -> str:
+    """With an LLM: rewrite into a standalone question (`fallback()` on any failure)."""
     from langchain_core.messages import HumanMessage
 
-    previous = user_turns(history)
-    if not previous:
+    if not user_turns(history):
         return question
     conversation = _conversation(history)
     language = detect_language(question)
@@ -67,10 +113,10 @@ def llm_rewrite(model: Any, question: str, history: History | None, timeout: flo
     try:
         rewritten = invoke_text(model, [HumanMessage(content=text)], timeout).strip().splitlines()
     except LLMUnavailableError:
-        return rule_rewrite(question, history)
+        return fallback()
     candidate = rewritten[0].strip() if rewritten else ""
     if not candidate or len(candidate) > 4 * len(question) + 200:
-        return rule_rewrite(question, history)
+        return fallback()
     return candidate
 
 

@@ -15,11 +15,11 @@ import numpy as np
 from ingest.analysis import Language
 from ingest.passage_vectors import PassageVectors
 
-LEXICAL_WEIGHT = 0.5
+LEXICAL_WEIGHT = 0.4
 """Share of the lexical score when the question and the passage are in the same language."""
 CROSS_LEXICAL_WEIGHT = 0.1
 """Share of the lexical score across languages (only names, numbers and Latin words can match)."""
-SENTENCE_WEIGHT = 0.5
+SENTENCE_WEIGHT = 0.6
 """Share of the best sentence's similarity in a passage's dense score (the rest is the whole chunk's)."""
 
 

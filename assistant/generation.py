@@ -6,7 +6,7 @@ import html
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from assistant.citations import MarkerStream, check_support
+from assistant.citations import MarkerStream, check_support, mark_unsupported
 from assistant.llm import stream_text
 from assistant.phrases import phrase, prompt
 from assistant.records import Answer, Citation, Language, Passage
@@ -43,6 +43,8 @@ def generate_answer(
 ) -> Iterator[str | Answer]:
     """Stream the model's answer (unknown [n] removed), then yield the final Answer with checked citations.
 
+    In the final text every sentence that cites no passage is marked [unsupported] (in the answer's language).
+
     Raises LLMUnavailableError when the model fails or times out.
     """
     markers = MarkerStream(range(1, len(passages) + 1))
@@ -61,9 +63,14 @@ def generate_answer(
         for number, (supported, quote) in sorted(support.items())
     )
     abstained = not citations and (not text or _says_not_found(text, language))
+    unsupported: tuple[str, ...] = ()
     if abstained:
         text = phrase("not_found", language)
-    yield Answer(text, language, abstained, "llm", citations, note, question)
+    else:
+        text, unsupported = mark_unsupported(text, phrase("unsupported_mark", language))
+        if unsupported:
+            note = f"{phrase('unsupported_note', language)} {note}".strip()
+    yield Answer(text, language, abstained, "llm", citations, note, question, unsupported)
 
 
 def _says_not_found(text: str, language: Language) -> bool:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import queue
-import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
+
+from ingest.redaction import redact
+
+__all__ = ["LLMUnavailableError", "build_chat_model", "invoke_text", "redact", "stream_text"]
 
 EXTRAS = {
     "ollama": ("langchain_ollama", "ollama"),
@@ -111,17 +113,5 @@ def _content(chunk: Any) -> str:
 
 
 def _describe(error: BaseException) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return redact(f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__)
-
-
-_SECRET_NAMES = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|AUTH)", re.IGNORECASE)
-_SECRET_SHAPES = re.compile(r"\b(?:sk|pk|hf|gsk|xai)[-_][A-Za-z0-9_\-]{8,}|\bBearer\s+\S+", re.IGNORECASE)
-
-
-def redact(text: str) -> str:
-    """`text` with API keys, tokens and passwords (from the environment, or key-shaped) replaced by ***."""
-    for name, value in os.environ.items():
-        if _SECRET_NAMES.search(name) and len(value) >= 6 and value in text:
-            text = text.replace(value, "***")
-    return _SECRET_SHAPES.sub("***", text)
+    text = redact(str(error).strip().splitlines()[0]) if str(error).strip() else ""  # redacted before it is cut
+    return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__

@@ -29,6 +29,8 @@ class Passage:
     """The retrievers whose top lists held it ("dense", "lexical")."""
     sentence_scores: tuple[float, ...] | None = None
     """Similarity of each sentence (ingest.passage_vectors.sentence_spans of `text`) to the question."""
+    content_hash: str = ""
+    """SHA-256 of the article's file when this passage was retrieved (the manifest's hash)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,8 @@ class Citation:
     score: float
     supported: bool
     """True when the cited sentence was checked against its passage and matched."""
+    content_hash: str = ""
+    """SHA-256 of the article as it was quoted: the viewer warns when the article has changed since."""
 
     @classmethod
     def of(cls, number: int, passage: Passage, quote: str, supported: bool) -> Citation:
@@ -62,6 +66,7 @@ class Citation:
             passage.end,
             passage.score,
             supported,
+            passage.content_hash,
         )
 
 
@@ -78,6 +83,8 @@ class Answer:
     """One line about how the answer was made (lexical only, LLM fallback, ...); empty when nothing to say."""
     question: str = ""
     """The question as retrieval saw it (rewritten when it was a follow-up)."""
+    unsupported: tuple[str, ...] = ()
+    """Sentences of an LLM answer that cite no passage; the text marks each of them visibly."""
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict (the shape of `assistant ask --json`)."""

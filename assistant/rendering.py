@@ -9,10 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from assistant.phrases import phrase
+from assistant.provenance import Located, quote_spans
 from assistant.records import Answer, Citation
-from ingest.analysis import detect_language, split_sentences
+from ingest.analysis import detect_language
 
 _MARKER = re.compile(r"\[(\d+)\]")
+_UNSUPPORTED = tuple(phrase("unsupported_mark", language) for language in ("en", "ar"))
 # One pass: HTML specials, and the characters Markdown, GFM or LaTeX rendering would act on, as entities.
 _ENTITIES = str.maketrans(
     {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
@@ -31,27 +34,31 @@ def direction(text: str) -> str:
 
 
 def render_message(text: str) -> str:
-    """A chat message in its own direction, [n] markers kept readable (isolated, left-to-right)."""
+    """A chat message in its own direction; [n] markers isolated left-to-right, [unsupported] marks as warnings."""
     parts = []
     position = 0
     for match in _MARKER.finditer(text):
-        parts.append(escape_text(text[position : match.start()]))
+        parts.append(_with_unsupported_marks(text[position : match.start()]))
         parts.append(f'<bdi class="cite" dir="ltr">&#91;{match.group(1)}&#93;</bdi>')
         position = match.end()
-    parts.append(escape_text(text[position:]))
+    parts.append(_with_unsupported_marks(text[position:]))
     lang = "ar" if direction(text) == "rtl" else "en"
     return f'<div class="msg" dir="{direction(text)}" lang="{lang}">{"".join(parts)}</div>'
 
 
+def _with_unsupported_marks(text: str) -> str:
+    escaped = escape_text(text)
+    for mark in _UNSUPPORTED:
+        escaped = escaped.replace(
+            escape_text(mark),
+            f'<bdi class="unsupported" title="no passage backs this sentence">⚠ {escape_text(mark)}</bdi>',
+        )
+    return escaped
+
+
 def quote_ranges(passage: str, quote: str) -> list[tuple[int, int]]:
     """Where the sentences of `quote` lie inside `passage` (sentences not found are left out)."""
-    ranges = []
-    for start, end in split_sentences(quote):
-        sentence = quote[start:end].strip("«» ")
-        found = passage.find(sentence) if sentence else -1
-        if found >= 0:
-            ranges.append((found, found + len(sentence)))
-    return sorted(ranges)
+    return list(quote_spans(passage, quote, 0, len(passage)))
 
 
 def highlight(text: str, ranges: Sequence[tuple[int, int]], tag: str = "mark", attrs: str = "") -> str:
@@ -85,18 +92,32 @@ def render_sources(answer: Answer) -> str:
     return f'<div class="sources">{"".join(items)}</div>'
 
 
-def render_article(citation: Citation, article_text: str) -> str:
-    """The whole cleaned article, the cited passage marked (id passage-highlight) and the quote inside it bold."""
-    start, end = citation.start, citation.end
-    inner = highlight(article_text[start:end], quote_ranges(article_text[start:end], citation.quote), "strong")
-    body = (
-        escape_text(article_text[:start])
-        + f'<mark id="passage-highlight">{inner}</mark>'
-        + escape_text(article_text[end:])
-    )
+def render_article(citation: Citation, article_text: str, located: Located | None = None, note: str = "") -> str:
+    """The whole cleaned article with the cited passage marked (id passage-highlight) and the quote inside it bold.
+
+    `located` says where the passage and quote lie now (assistant/provenance.py); without it, at the citation's
+    offsets. `note` (the article changed since the answer...) is shown above the article.
+    """
+    passage = (citation.start, citation.end) if located is None else located.passage
+    if passage is not None:
+        start, end = passage
+        if located is None:
+            quotes = quote_ranges(article_text[start:end], citation.quote)
+        else:
+            quotes = [(s - start, e - start) for s, e in located.quotes if start <= s and e <= end]
+        body = (
+            escape_text(article_text[:start])
+            + f'<mark id="passage-highlight">{highlight(article_text[start:end], quotes, "strong")}</mark>'
+            + escape_text(article_text[end:])
+        )
+    else:  # the passage is gone: mark the quoted sentences that are still there, scrolling to the first
+        assert located is not None
+        body = highlight(article_text, located.quotes, "mark", ' class="quote-found"')
+        body = body.replace('<mark class="quote-found">', '<mark class="quote-found" id="passage-highlight">', 1)
+    banner = f'<p class="article-warning" dir="{direction(note)}">⚠ {escape_text(note)}</p>' if note else ""
     return (
         f'<div class="article" dir="{direction(article_text)}">'
         f'<h3 dir="auto">{escape_text(citation.title)}</h3>'
         f'<p class="article-file" dir="ltr">{escape_text(citation.source)}</p>'
-        f'<div class="article-body">{body}</div></div>'
+        f'{banner}<div class="article-body">{body}</div></div>'
     )

@@ -30,7 +30,8 @@ from ingest.reader import (
     index_exists,
     ingest_pending,
 )
-from ingest.records import Chunk
+from ingest.records import Article, Chunk
+from ingest.redaction import strip_userinfo
 from ingest.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -134,10 +135,30 @@ class Retriever:
             article = snapshot.article(source)
         return article.text if article else None
 
+    def article(self, source: str) -> Article | None:
+        """An indexed article as it is now (cleaned text and content hash)."""
+        with self.reader.snapshot() as snapshot:
+            return snapshot.article(source)
+
     def lexical_hits(self, question: str, k: int, sources: Sequence[str] | None = None) -> dict[str, float]:
         """The lexical index's top `k` (chunk id -> score), best first."""
         with self.reader.snapshot() as snapshot:
             return {hit.chunk_id: hit.score for hit in snapshot.lexical_search(question, k, sources)}
+
+    def dense_hits(self, query: np.ndarray, k: int, sources: Sequence[str] | None = None) -> dict[str, float]:
+        """Chroma's top `k` for a query vector (chunk id -> cosine), best first (for benchmarks and tools)."""
+        with self.reader.snapshot() as snapshot:
+            return {hit.chunk_id: hit.similarity for hit in snapshot.dense_search(query, k, sources)}
+
+    def dense_evidence(self, query: np.ndarray, candidates: Sequence[str]) -> dict[str, DenseEvidence]:
+        """Chunk and sentence similarities of `candidates` from the passage vectors the manifest keeps."""
+        with self.reader.snapshot() as snapshot:
+            return self._dense_evidence(snapshot, query, candidates)
+
+    def chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
+        """Indexed chunks by id (unknown ids are left out)."""
+        with self.reader.snapshot() as snapshot:
+            return snapshot.chunks(ids)
 
     def retrieve(self, question: str, k: int | None = None, sources: Sequence[str] | None = None) -> Retrieval:
         """The `k` best passages for `question`, optionally only from `sources`."""
@@ -158,7 +179,7 @@ class Retriever:
                 except DenseUnavailableError as error:
                     logger.warning("dense search failed, answering from the lexical index: %s", error)
                     dense, query = False, None
-                    where = self.settings.index.chroma_url or str(self.index_dir)
+                    where = strip_userinfo(self.settings.index.chroma_url) or str(self.index_dir)
                     notes.append(Note(NoteKind.DENSE_UNAVAILABLE, str(error), (("where", where),)))
             candidates = list(dict.fromkeys([*lexical_hits, *dense_hits]))  # lexical first: ties keep this order
             evidence = self._dense_evidence(snapshot, query, candidates) if query is not None else {}
@@ -166,9 +187,12 @@ class Retriever:
             depth = max(k, self.settings.k * 4) if self.reranker is not None else k
             selected = [cid for cid, _ in fused[:depth]]
             chunks = snapshot.chunks(selected)
+            hashes = snapshot.hashes({c.source for c in chunks.values()})
         fused_score = dict(fused)
         passages = [
-            _passage(chunks[cid], fused_score[cid], evidence.get(cid), dense_hits.get(cid), lexical_hits.get(cid))
+            _passage(
+                chunks[cid], fused_score[cid], evidence.get(cid), dense_hits.get(cid), lexical_hits.get(cid), hashes
+            )
             for cid in selected
             if cid in chunks  # a vector added by an ingest that has not committed yet is not an answer
         ]
@@ -224,7 +248,12 @@ class Retriever:
 
 
 def _passage(
-    chunk: Chunk, score: float, evidence: DenseEvidence | None, dense: float | None, lexical: float | None
+    chunk: Chunk,
+    score: float,
+    evidence: DenseEvidence | None,
+    dense: float | None,
+    lexical: float | None,
+    hashes: dict[str, str],
 ) -> Passage:
     found_by = tuple(name for name, value in (("dense", dense), ("lexical", lexical)) if value is not None)
     similarity = evidence.chunk if evidence is not None else dense
@@ -241,4 +270,5 @@ def _passage(
         lexical,
         found_by,
         sentences,
+        hashes.get(chunk.source, ""),
     )

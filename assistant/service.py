@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from assistant.extractive import abstain, extract_answer
-from assistant.followup import History, llm_rewrite, rule_rewrite
+from assistant.followup import FollowUps, History, llm_rewrite, rule_standalone
 from assistant.generation import generate_answer
 from assistant.llm import LLMUnavailableError
 from assistant.notes import render_notes
 from assistant.phrases import phrase
 from assistant.records import Answer, Mode
-from assistant.retrieval import Retriever
-from assistant.settings import AssistantSettings
+from assistant.retrieval import Retrieval, Retriever
+from assistant.settings import AssistantSettings, check_k, check_sources
 from ingest.analysis import detect_language
+from ingest.declarations import SettingError
 from ingest.embedding import Embedder
 from ingest.factories import load_embedder
 from ingest.settings import Settings
@@ -45,7 +47,7 @@ class Assistant:
         chat_model: Any | None = None,
         embedder_factory: Callable[[Settings], Embedder] = load_embedder,
     ) -> Assistant:
-        """The one factory used by the CLI, the UI and the tests (`assistant.factory.build_assistant`).
+        """The one factory used by the CLI, the UI and the tests.
 
         `chat_model` (any LangChain chat model) overrides `settings.llm`.
         """
@@ -89,15 +91,31 @@ class Assistant:
         sources: Sequence[str] | None = None,
         use_llm: bool = True,
     ) -> Iterator[str | Answer]:
-        """Text as it is produced, then the final Answer (whose text is authoritative)."""
-        question = _clean_question(question)
+        """Text as it is produced, then the final Answer (whose text is authoritative).
+
+        Raises SettingError (a ValueError) for a `k` out of bounds or `sources` that are not indexed documents.
+        """
+        k, sources = check_k(k), self._known_sources(check_sources(sources))
+        question = clean_question(question)
         language = detect_language(question)
         if not question:
             yield Answer(phrase("empty_question", language), language, True, self.mode, (), "", "")
             return
         model = self.chat_model if use_llm else None
-        standalone = self._standalone(question, history, model)
-        retrieval = self.retriever.retrieve(standalone, k, sources)
+        retrievals: dict[str, Retrieval] = {}
+
+        def retrieve(text: str) -> Retrieval:
+            if text not in retrievals:
+                retrievals[text] = self.retriever.retrieve(text, k, sources)
+            return retrievals[text]
+
+        def answerable_alone(text: str) -> bool:
+            found = retrieve(text)
+            passages = found.passages
+            return bool(passages) and not extract_answer(text, passages, embedder=self.retriever.embedder).abstained
+
+        standalone = self._standalone(question, history, model, answerable_alone)
+        retrieval = retrieve(standalone)
         note = render_notes(retrieval.notes, language)
         if not retrieval.passages:
             yield abstain(language, self._mode(model), note, standalone)
@@ -124,29 +142,51 @@ class Assistant:
                     embedder=self.retriever.embedder,
                     mode="extractive-fallback",
                     note=note,
+                    language=language,
                 )
                 yield answer
                 return
         answer = extract_answer(
-            standalone, retrieval.passages, embedder=self.retriever.embedder, mode=self._mode(None), note=note
+            standalone,
+            retrieval.passages,
+            embedder=self.retriever.embedder,
+            mode=self._mode(None),
+            note=note,
+            language=language,
         )
         yield answer.text
         yield answer
+
+    def _known_sources(self, sources: Sequence[str] | None) -> Sequence[str] | None:
+        if sources:
+            indexed = self.retriever.sources()
+            unknown = sorted(set(sources) - set(indexed))
+            if unknown:
+                close = difflib.get_close_matches(unknown[0], indexed, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else "give paths relative to the documents folder"
+                raise SettingError(f"not an indexed document: {', '.join(map(repr, unknown))}; {hint}")
+        return sources
 
     def _mode(self, model: Any | None) -> Mode:
         if model is not None:
             return "llm"
         return "extractive" if self.retriever.dense else "lexical-only"
 
-    def _standalone(self, question: str, history: History | None, model: Any | None) -> str:
+    def _standalone(
+        self, question: str, history: History | None, model: Any | None, answerable_alone: Callable[[str], bool]
+    ) -> str:
         if not history:
             return question
+
+        def by_rule() -> str:
+            return rule_standalone(question, history, answerable_alone, cast(FollowUps, self.settings.follow_ups))
+
         if model is not None:
-            return llm_rewrite(model, question, history, self.settings.llm_timeout)
-        return rule_rewrite(question, history)
+            return llm_rewrite(model, question, history, self.settings.llm_timeout, by_rule)
+        return by_rule()
 
 
-def _clean_question(question: str) -> str:
+def clean_question(question: str) -> str:
     """Control and bidi-override characters removed, whitespace collapsed, length bounded."""
     question = _CONTROL.sub(" ", _INVISIBLE.sub("", question))
     question = " ".join(question.split())

@@ -1,8 +1,9 @@
-"""The web chat (Gradio): a thin adapter over Assistant and ingest.
+"""The web chat (Gradio): a thin adapter over Assistant, the uploads library and the index writer.
 
 `create_app()` builds the Blocks without launching them, so tests can drive the app.
 All state that belongs to a person (history, settings, last citations) lives in
-per-browser-session `gr.State`; nothing is shared between sessions except the index.
+per-browser-session `gr.State`; nothing is shared between sessions except the index,
+whose status and document list every session reads afresh (on load and every few seconds).
 """
 
 from __future__ import annotations
@@ -10,29 +11,27 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
-import shutil
 import threading
-import unicodedata
+import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.records import Answer, Citation
+from assistant.advice import advise
+from assistant.provenance import locate, warning
+from assistant.records import Answer, Citation, Language
 from assistant.rendering import escape_text, render_article, render_message, render_sources
 from assistant.service import Assistant
+from ingest.analysis import detect_language
 from ingest.factories import load_embedder
-from ingest.files import IndexBusyError, hash_bytes
-from ingest.loading import READERS
+from ingest.redaction import redact, redact_data
 from ingest.reports import SyncReport
 from ingest.status import index_status
-from ingest.sync import sync
+from ingest.uploads import MAX_UPLOAD_MB, UPLOAD_TYPES, SavedUpload, save_uploads
+from ingest.writer import IndexWriter, IngestOutcome, WriterState
 
 logger = logging.getLogger(__name__)
 
-MAX_UPLOAD_MB = 20
-UPLOAD_TYPES = sorted(READERS)
 EXAMPLES = [
     "ما مدة الرسالة الصوتية الجديدة للبغدادي؟",
     "كم عدد مقاتلي داعش بحسب تقديرات الأمم المتحدة؟",
@@ -40,20 +39,26 @@ EXAMPLES = [
     "What did the coalition spokesman say about al-Baghdadi?",
     "Where was the last ISIS enclave in Syria?",
 ]
+REFRESH_SECONDS = 5.0
+"""How often each open page re-reads the index status and the document list."""
 CSS = """
 .msg { unicode-bidi: plaintext; line-height: 1.7; }
 .msg[dir=rtl], .article[dir=rtl], .passage[dir=rtl] { text-align: right; }
 .cite { font-weight: 600; color: var(--color-accent); unicode-bidi: isolate; }
+.unsupported { font-weight: 600; color: #b35900; unicode-bidi: isolate; }
 .source { margin: 0.4em 0; }
 .source .verified { color: #1a7f37; font-size: 0.85em; }
 .source .unverified { color: #b35900; font-size: 0.85em; }
 .passage mark, .article mark { background: #fff3b0; }
+.article-warning { border-left: 4px solid #b35900; padding: 0.3em 0.6em; background: #fff4e5; }
 .article-body { max-height: 28em; overflow-y: auto; line-height: 1.8; }
-#passage-highlight strong { background: #ffd54f; }
+#passage-highlight strong, .article mark.quote-found { background: #ffd54f; }
 """
 SCROLL_TO_PASSAGE = (
     "() => { const m = document.getElementById('passage-highlight'); if (m) m.scrollIntoView({block: 'center'}); }"
 )
+ANSWERS = "answers"
+"""The concurrency group of every event that answers a question (chat and API share ASSISTANT_CONCURRENCY)."""
 
 
 @dataclass
@@ -62,70 +67,46 @@ class Session:
 
     turns: list[tuple[str, str]] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
+    language: Language = "ar"
+    """The language of the last answer (the source viewer speaks it)."""
 
 
 @dataclass(frozen=True, slots=True)
-class SavedUpload:
-    """What happened to one uploaded file."""
+class IndexView:
+    """What a page shows of the shared index: the status panel and the document filter's choices."""
 
-    name: str
-    message: str
-
-
-def sanitize_filename(name: str) -> str:
-    """A safe file name: no folders, no control or bidi characters, no leading dots; Arabic letters kept."""
-    name = unicodedata.normalize("NFC", Path(name.replace("\\", "/")).name)
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    name = re.sub(r"[\s]+", " ", re.sub(r'[<>:"/|?*]', "_", name)).strip(" .")
-    stem, dot, suffix = name.rpartition(".")
-    if not dot:
-        stem, suffix = name, ""
-    stem = stem[:120] or "document"
-    return f"{stem}.{suffix.lower()}" if suffix else stem
+    status: str
+    sources: tuple[str, ...]
 
 
-def save_uploads(paths: Sequence[str | Path], docs_dir: Path, max_mb: int = MAX_UPLOAD_MB) -> list[SavedUpload]:
-    """Copy uploaded files into `docs_dir` (never outside it); refuse bad types and sizes; report duplicates."""
-    docs_dir.mkdir(parents=True, exist_ok=True)
-    root = docs_dir.resolve()
-    existing = {hash_bytes(p.read_bytes()): p.name for p in root.iterdir() if p.is_file()}
-    results = []
-    for raw in paths:
-        path = Path(raw)
-        name = sanitize_filename(path.name)
-        if Path(name).suffix.lower() not in READERS:
-            results.append(SavedUpload(name, f"refused: only {', '.join(UPLOAD_TYPES)} files can be indexed"))
-            continue
-        size = path.stat().st_size
-        if size > max_mb * 1024 * 1024:
-            results.append(SavedUpload(name, f"refused: larger than {max_mb} MB"))
-            continue
-        data = path.read_bytes()
-        digest = hash_bytes(data)
-        if digest in existing:
-            results.append(SavedUpload(name, f"duplicate of {existing[digest]}: not added again"))
-            continue
-        target = _free_name(root, name)
-        if target.resolve().parent != root:  # belt and braces: the sanitized name has no folders
-            results.append(SavedUpload(name, "refused: invalid file name"))
-            continue
-        shutil.copyfile(path, target)
-        existing[digest] = target.name
-        results.append(SavedUpload(target.name, "saved"))
-    return results
+class _IndexViews:
+    """The current IndexView, read at most once a second however many pages ask."""
+
+    def __init__(self, assistant: Assistant, writer: IndexWriter, ttl: float = 1.0) -> None:
+        self._assistant, self._writer, self._ttl = assistant, writer, ttl
+        self._lock = threading.Lock()
+        self._cached: tuple[float, IndexView] | None = None
+
+    def current(self) -> IndexView:
+        with self._lock:
+            if self._cached is None or time.monotonic() - self._cached[0] > self._ttl:
+                view = IndexView(format_status(self._assistant, self._writer.state()), self._sources())
+                self._cached = (time.monotonic(), view)
+            return self._cached[1]
+
+    def forget(self) -> None:
+        with self._lock:
+            self._cached = None
+
+    def _sources(self) -> tuple[str, ...]:
+        try:
+            return tuple(self._assistant.retriever.sources())
+        except Exception:
+            logger.warning("cannot list the indexed documents", exc_info=True)
+            return ()
 
 
-def _free_name(root: Path, name: str) -> Path:
-    target = root / name
-    stem, suffix = Path(name).stem, Path(name).suffix
-    number = 1
-    while target.exists():
-        target = root / f"{stem}-{number}{suffix}"
-        number += 1
-    return target
-
-
-def format_status(assistant: Assistant) -> str:
+def format_status(assistant: Assistant, writer: WriterState | None = None) -> str:
     """The index status panel (Markdown of escaped values)."""
     status = index_status(assistant.settings.index)
     rows = [
@@ -137,54 +118,93 @@ def format_status(assistant: Assistant) -> str:
         ("last update", status.updated_at or "-"),
         ("answers", assistant.mode),
     ]
+    if writer is not None:
+        rows.append(("ingest", describe_writer(writer)))
     return "\n".join(["| index | |", "|---|---|", *(f"| {k} | {escape_text(str(v))} |" for k, v in rows)])
 
 
+def describe_writer(state: WriterState) -> str:
+    """The writer's phase in words (for the status panel)."""
+    if state.phase == "queued":
+        return "queued: another ingest is writing to the index"
+    return state.phase
+
+
 def format_report(report: SyncReport, uploads: Sequence[SavedUpload] = ()) -> str:
-    """An ingest summary for the documents panel (escaped Markdown)."""
+    """An ingest summary for the documents panel (escaped Markdown); each saved upload says whether it was indexed."""
+    indexed = {*report.added, *report.updated, *report.unchanged}
+    skipped = {s.path: s.reason for s in report.skipped}
     lines = [
-        f"**{len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
+        f"**Indexed: {len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
         f"{len(report.unchanged)} unchanged** in {report.seconds:.1f} s — {report.documents} documents, "
         f"{report.chunks} chunks"
     ]
-    lines += [f"- {escape_text(u.name)}: {escape_text(u.message)}" for u in uploads]
-    lines += [f"- added: {escape_text(p)}" for p in report.added]
+    for upload in uploads:
+        if upload.outcome == "saved" and upload.name in indexed:
+            message = "indexed"
+        elif upload.outcome == "saved" and upload.name in skipped:
+            message = f"saved but not indexed: {skipped[upload.name]}"
+        else:
+            message = upload.message if upload.outcome != "saved" else "saved"
+        lines.append(f"- {escape_text(upload.name)}: {escape_text(message)}")
+    lines += [f"- added: {escape_text(p)}" for p in report.added if p not in {u.name for u in uploads}]
     lines += [f"- duplicate: {escape_text(d.path)} (same as {escape_text(d.duplicate_of)})" for d in report.duplicates]
     lines += [f"- skipped: {escape_text(s.path)}: {escape_text(s.reason)}" for s in report.skipped]
     lines += [f"- ⚠ {escape_text(w)}" for w in report.warnings]
     return "\n".join(lines)
 
 
-def create_app(assistant: Assistant, *, max_upload_mb: int = MAX_UPLOAD_MB) -> Any:
-    """The chat app as `gr.Blocks`, not launched."""
+def format_uploads(saved: Sequence[SavedUpload], state: str = "") -> str:
+    """The upload summary before indexing (or when nothing new was saved)."""
+    lines = [f"**{escape_text(state)}**"] if state else []
+    lines += [f"- {escape_text(u.name)}: {escape_text(u.message)}" for u in saved]
+    return "\n".join(lines) or "No files."
+
+
+def create_app(
+    assistant: Assistant,
+    *,
+    writer: IndexWriter | None = None,
+    max_upload_mb: int = MAX_UPLOAD_MB,
+    refresh_seconds: float = REFRESH_SECONDS,
+) -> Any:
+    """The chat app as `gr.Blocks`, not launched.
+
+    Uploads and re-index clicks go to `writer` (by default one over the assistant's index that reuses its
+    loaded embedding model): queued while another ingest holds the index, run as soon as it is free.
+    """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
     settings = assistant.settings
-    docs_dir = settings.index.docs_dir
-    ingest_lock = threading.Lock()
+    secrets = settings.secrets()
+    if writer is None:
+        embedder = assistant.retriever.embedder  # reuse the loaded model instead of loading a second copy
+        writer = IndexWriter(settings.index, (lambda _s: embedder) if embedder is not None else load_embedder)
+    views = _IndexViews(assistant, writer)
 
-    def reindex(uploads: Sequence[SavedUpload] = (), progress: Any = None) -> str:
-        if not ingest_lock.acquire(blocking=False):
-            return "An ingest is already running; try again when it has finished."
-        try:
-            embedder = assistant.retriever.embedder  # reuse the loaded model instead of loading a second copy
-            report = sync(
-                replace(settings.index, lock_wait=30.0),
-                [docs_dir],
-                progress=progress is not None,
-                embedder_factory=(lambda _s: embedder) if embedder is not None else load_embedder,
-            )
-        except IndexBusyError as error:
-            return str(error)
-        finally:
-            ingest_lock.release()
-        return format_report(report, uploads)
+    def shown(view: IndexView, selected: Sequence[str] | None = None) -> tuple[str, Any]:
+        kept = [s for s in selected or () if s in view.sources]
+        return view.status, gr.update(choices=list(view.sources), value=kept)
+
+    def on_load() -> tuple[str, Any, IndexView]:
+        view = views.current()
+        return (*shown(view), view)
+
+    def on_tick(seen: IndexView | None, selected: list[str] | None) -> tuple[Any, Any, Any]:
+        view = views.current()
+        if view == seen:
+            return gr.skip(), gr.skip(), gr.skip()
+        status, choices = shown(view, selected)
+        if seen is not None and view.sources == seen.sources:
+            choices = gr.skip()  # an open dropdown is left alone when its choices did not change
+        return status, choices, view
 
     def respond(
-        message: str, chat: list[dict[str, Any]], session: Session, k: int, mode: str, sources: list[str]
+        message: str, chat: list[dict[str, Any]], session: Session, k: float, mode: str, sources: list[str] | None
     ) -> Iterator[tuple[list[dict[str, Any]], Session, Any, str]]:
         question = (message or "").strip()
+        language = detect_language(question)
         chat = [*chat, {"role": "user", "content": render_message(question or "…")}]
         pending = {"role": "assistant", "content": render_message("…")}
         yield [*chat, pending], session, gr.update(), ""
@@ -206,19 +226,20 @@ def create_app(assistant: Assistant, *, max_upload_mb: int = MAX_UPLOAD_MB) -> A
                     yield [*chat, {"role": "assistant", "content": render_message(text)}], session, gr.update(), ""
         except Exception as error:
             logger.exception("answering failed")
-            chat.append({"role": "assistant", "content": render_message(f"Error: {error}")})
+            chat.append({"role": "assistant", "content": render_message(advise(error, language, secrets))})
             yield chat, session, gr.update(), ""
             return
         assert final is not None
         chat.append({"role": "assistant", "content": render_message(final.text)})
         if final.note:
-            chat.append({"role": "assistant", "content": render_message(final.note), "metadata": {"title": "Note"}})
+            note = render_message(redact(final.note, secrets))
+            chat.append({"role": "assistant", "content": note, "metadata": {"title": "Note"}})
         if final.citations:
             title = (
                 f"Sources ({len(final.citations)})" if final.language == "en" else f"المصادر ({len(final.citations)})"
             )
             chat.append({"role": "assistant", "content": render_sources(final), "metadata": {"title": title}})
-        new_session = Session([*session.turns, (question, final.text)][-10:], list(final.citations))
+        new_session = Session([*session.turns, (question, final.text)][-10:], list(final.citations), final.language)
         choices = [(f"[{c.number}] {c.source} — {c.title}", str(i)) for i, c in enumerate(final.citations)]
         yield chat, new_session, gr.update(choices=choices, value=None), ""
 
@@ -226,33 +247,81 @@ def create_app(assistant: Assistant, *, max_upload_mb: int = MAX_UPLOAD_MB) -> A
         if choice is None or not choice.isdigit() or int(choice) >= len(session.citations):
             return ""
         citation = session.citations[int(choice)]
-        text = assistant.retriever.article_text(citation.source)
-        if text is None:
-            return render_message("This article is no longer in the index.")
-        return render_article(citation, text)
+        try:
+            article = assistant.retriever.article(citation.source)
+        except Exception as error:
+            logger.exception("cannot open %s", citation.source)
+            return render_message(advise(error, session.language, secrets))
+        located = locate(citation, article)
+        note = warning(located, citation, session.language)
+        if article is None:
+            return render_message(note)
+        return render_article(citation, article.text, located, note)
 
-    def upload(
-        files: list[str] | None,
-        progress: Any = gr.Progress(track_tqdm=True),  # noqa: B008 - Gradio injects the tracker
-    ) -> tuple[str, str, Any, None]:
-        saved = save_uploads(files or [], docs_dir, max_upload_mb)
-        summary = reindex(saved, progress) if any(u.message == "saved" for u in saved) else format_uploads(saved)
-        return summary, format_status(assistant), gr.update(choices=assistant.retriever.sources()), None
+    def run_ingest(saved: Sequence[SavedUpload]) -> Iterator[tuple[str, str, Any, IndexView]]:
+        """Request an ingest and follow it: queued (another ingest holds the index), indexing, then done."""
+        ticket = writer.request()
+        started = time.monotonic()
+        outcome: IngestOutcome | None = None
+        last = ""
+        while outcome is None:
+            state = writer.state()
+            phase = (
+                "Indexing…"
+                if state.phase == "indexing"
+                else "Queued: another ingest is writing to the index; this one runs as soon as it finishes."
+            )
+            if phase != last:
+                views.forget()
+                view = views.current()
+                yield format_uploads(saved, phase), view.status, gr.skip(), view
+                last = phase
+            outcome = writer.wait(ticket, timeout=0.5)
+        views.forget()
+        view = views.current()
+        if outcome.error is not None:
+            logger.warning("ingest failed after %.1f s: %s", time.monotonic() - started, outcome.error)
+            summary = format_uploads(saved, advise(outcome.error, "en", secrets))
+        else:
+            assert outcome.report is not None
+            summary = format_report(outcome.report, saved)
+        yield redact(summary, secrets), view.status, gr.update(choices=list(view.sources)), view
 
-    def rebuild(
-        progress: Any = gr.Progress(track_tqdm=True),  # noqa: B008 - Gradio injects the tracker
-    ) -> tuple[str, str, Any]:
-        summary = reindex((), progress)
-        return summary, format_status(assistant), gr.update(choices=assistant.retriever.sources())
+    def upload(files: list[str] | None) -> Iterator[tuple[str, str, Any, IndexView, Any]]:
+        try:
+            saved = save_uploads(files or [], settings.index.docs_dir, max_upload_mb)
+        except Exception as error:  # noqa: BLE001 - the person gets advice, the log the reason
+            logger.warning("upload refused: %s", error)
+            view = views.current()
+            yield format_uploads((), advise(error, "en", secrets)), view.status, gr.skip(), view, None
+            return
+        if not any(u.outcome in ("saved", "duplicate") for u in saved):  # nothing that an ingest could add
+            view = views.current()
+            yield format_uploads(saved), view.status, gr.skip(), view, None
+            return
+        for summary, status, choices, view in run_ingest(saved):
+            yield summary, status, choices, view, None
+
+    def rebuild() -> Iterator[tuple[str, str, Any, IndexView]]:
+        yield from run_ingest(())
 
     def ask_api(question: str) -> dict[str, Any]:
         """Answer one question; the Answer as JSON (the shape of `assistant ask --json`)."""
-        result: dict[str, Any] = json.loads(json.dumps(assistant.ask(question).to_dict(), ensure_ascii=False))
+        if not isinstance(question, str):
+            raise gr.Error("The question must be text.")
+        try:
+            answer = assistant.ask(question)
+        except Exception as error:
+            logger.exception("answering failed (API)")
+            raise gr.Error(advise(error, detect_language(question), secrets)) from None
+        result: dict[str, Any] = json.loads(json.dumps(redact_data(answer.to_dict(), secrets), ensure_ascii=False))
         return result
 
     llm_available = assistant.chat_model is not None
+    initial = views.current()
     with gr.Blocks(title="Arabic news assistant", analytics_enabled=False) as app:
         session = gr.State(Session())
+        seen = gr.State(None)
         gr.Markdown(
             "## Arabic news assistant\nAsk in Arabic or English; every claim cites its article. "
             "اسأل بالعربية أو بالإنجليزية؛ كل معلومة مع مصدرها."
@@ -290,9 +359,9 @@ def create_app(assistant: Assistant, *, max_upload_mb: int = MAX_UPLOAD_MB) -> A
                         label="Answer mode",
                         elem_id="mode",
                     )
-                    k = gr.Slider(1, 10, value=settings.k, step=1, label="Passages", elem_id="k")
+                    k = gr.Slider(1, 10, value=min(settings.k, 10), step=1, label="Passages", elem_id="k")
                     sources = gr.Dropdown(
-                        assistant.retriever.sources(), multiselect=True, label="Only these documents", elem_id="filter"
+                        list(initial.sources), multiselect=True, label="Only these documents", elem_id="filter"
                     )
                 with gr.Accordion("Documents / الوثائق", open=True):
                     files = gr.File(
@@ -301,12 +370,14 @@ def create_app(assistant: Assistant, *, max_upload_mb: int = MAX_UPLOAD_MB) -> A
                     add = gr.Button("Add and index", elem_id="add")
                     reindex_button = gr.Button("Re-index folder", elem_id="reindex")
                     report = gr.Markdown(elem_id="ingest-report")
-                    status = gr.Markdown(format_status(assistant), elem_id="status")
+                    status = gr.Markdown(initial.status, elem_id="status")
+        timer = gr.Timer(refresh_seconds)
 
+        answering = {"concurrency_limit": settings.concurrency, "concurrency_id": ANSWERS, "api_visibility": "private"}
         ask_inputs = [question, chatbot, session, k, mode, sources]
         ask_outputs = [chatbot, session, source_choice, question]
-        send.click(respond, ask_inputs, ask_outputs, api_visibility="private")
-        question.submit(respond, ask_inputs, ask_outputs, api_visibility="private")
+        send.click(respond, ask_inputs, ask_outputs, **answering)  # type: ignore[arg-type]
+        question.submit(respond, ask_inputs, ask_outputs, **answering)  # type: ignore[arg-type]
         clear.click(
             lambda: ([], Session(), gr.update(choices=[], value=None), ""),
             None,
@@ -316,23 +387,31 @@ def create_app(assistant: Assistant, *, max_upload_mb: int = MAX_UPLOAD_MB) -> A
         source_choice.change(open_source, [source_choice, session], viewer, api_visibility="private").then(
             None, None, None, js=SCROLL_TO_PASSAGE
         )
-        add.click(upload, files, [report, status, sources, files], api_visibility="private")
-        reindex_button.click(rebuild, None, [report, status, sources], api_visibility="private")
-        gr.api(ask_api, api_name="ask", concurrency_limit=8)  # type: ignore[attr-defined]
+        documents = {"concurrency_limit": 4, "concurrency_id": "documents", "api_visibility": "private"}
+        add.click(upload, files, [report, status, sources, seen, files], **documents)  # type: ignore[arg-type]
+        reindex_button.click(rebuild, None, [report, status, sources, seen], **documents)  # type: ignore[arg-type]
+        app.load(on_load, None, [status, sources, seen], api_visibility="private")
+        timer.tick(
+            on_tick,
+            [seen, sources],
+            [status, sources, seen],
+            api_visibility="private",
+            show_progress="hidden",
+            concurrency_limit=4,
+            concurrency_id="status",
+        )
+        gr.api(ask_api, api_name="ask", concurrency_limit=settings.concurrency, concurrency_id=ANSWERS)  # type: ignore[attr-defined]
     return app
 
 
-def format_uploads(saved: Sequence[SavedUpload]) -> str:
-    """The upload summary when nothing new was saved."""
-    return "\n".join(f"- {escape_text(u.name)}: {escape_text(u.message)}" for u in saved) or "No files."
-
-
-def launch(app: Any, host: str, port: int, auth: tuple[str, str] | None, *, block: bool = True) -> Any:
+def launch(
+    app: Any, host: str, port: int, auth: tuple[str, str] | None, *, block: bool = True, max_threads: int = 40
+) -> Any:
     """Serve the app: never a public share link; the theme's fonts are local (no requests to the internet)."""
     import gradio as gr
 
     theme = gr.themes.Default(font=["system-ui", "Noto Sans Arabic", "sans-serif"], font_mono=["monospace"])
-    return app.launch(
+    app.launch(
         server_name=host,
         server_port=port,
         auth=auth,
@@ -340,8 +419,10 @@ def launch(app: Any, host: str, port: int, auth: tuple[str, str] | None, *, bloc
         show_error=False,
         prevent_thread_lock=not block,
         max_file_size=f"{MAX_UPLOAD_MB}mb",
+        max_threads=max_threads,
         theme=theme,
         css=CSS,
         footer_links=[],
         quiet=True,
     )
+    return app

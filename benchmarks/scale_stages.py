@@ -37,6 +37,7 @@ from scale_corpus import (
     source_name,
     unit_vectors,
 )
+from timed_embedder import TimedEmbedder
 
 SCALE_SCRIPT = Path(__file__).with_name("scale.py")
 WARMUP = 10
@@ -285,7 +286,7 @@ def stage_build(args: dict[str, Any]) -> dict[str, Any]:
                 "manifest (Catalog.commit_changes)", catalog.commit_changes, [], rows, [], meta, stats, encoded
             )
             begin = time.perf_counter()
-            store.add(ids, vectors, None, metadatas)  # no text in Chroma, as ingest
+            store.add(ids, vectors, None, [{"source": m["source"]} for m in metadatas])  # what ingest stores
             batches.append((stop, time.perf_counter() - begin))
             timer.seconds["chroma insert (ChromaStore.add)"] = sum(s for _, s in batches)
             if len(batches) % 5 == 0 or stop == n:
@@ -478,41 +479,6 @@ def stage_ours(args: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------
 # Stage: ingests of the built index (worker process)
 # ---------------------------------------------------------------------------------------------------
-class TimedEmbedder:
-    """A real embedder whose encoding time is summed (the sync targets exclude embedding)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.model_id = inner.model_id
-        self.dimension = inner.dimension
-        self.max_tokens = inner.max_tokens
-        self.checksum = getattr(inner, "checksum", "")
-        self.seconds = 0.0
-        self.token_seconds = 0.0
-        self.texts = 0
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        start = time.perf_counter()
-        try:
-            counts: list[int] = self.inner.count_tokens(texts)
-            return counts
-        finally:
-            self.token_seconds += time.perf_counter() - start
-
-    def embed_documents(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        start = time.perf_counter()
-        try:
-            vectors: np.ndarray = self.inner.embed_documents(texts, batch_size=batch_size)
-            return vectors
-        finally:
-            self.seconds += time.perf_counter() - start
-            self.texts += len(texts)
-
-    def embed_query(self, text: str) -> np.ndarray:
-        vector: np.ndarray = self.inner.embed_query(text)
-        return vector
-
-
 def stage_sync(args: dict[str, Any]) -> dict[str, Any]:
     """Two no-op ingests, then one after rewriting 1% of the articles (so 1% of the chunks)."""
     from ingest.embedding import SentenceTransformerEmbedder
@@ -524,13 +490,12 @@ def stage_sync(args: dict[str, Any]) -> dict[str, Any]:
     settings = Settings.from_env(
         {}, index_dir=Path(args["index_dir"]), docs_dir=docs_dir, embedding_model=args["model"]
     )
-    loaded: list[TimedEmbedder] = []
+    loaded: list[tuple[TimedEmbedder, float]] = []  # each model loaded, and how long loading it took
 
     def factory(s: Settings) -> Any:
         start = time.perf_counter()
         embedder = TimedEmbedder(SentenceTransformerEmbedder(s.embedding_model, device="cpu"))
-        embedder.load_seconds = time.perf_counter() - start  # type: ignore[attr-defined]
-        loaded.append(embedder)
+        loaded.append((embedder, time.perf_counter() - start))
         return embedder
 
     result: dict[str, Any] = {"n": n, "files": n // ARTICLE_CHUNKS}
@@ -554,9 +519,8 @@ def stage_sync(args: dict[str, Any]) -> dict[str, Any]:
         start = time.perf_counter()
         report = sync(settings, embedder_factory=factory)
         seconds = time.perf_counter() - start
-    embedder = loaded[0] if loaded else None
-    embedding = embedder.seconds if embedder else 0.0
-    loading = float(getattr(embedder, "load_seconds", 0.0)) if embedder else 0.0
+    embedder, loading = loaded[0] if loaded else (None, 0.0)
+    embedding = embedder.embed_seconds if embedder else 0.0
     result["changed"] = {
         "files": len(changed),
         "updated": len(report.updated),
@@ -567,7 +531,7 @@ def stage_sync(args: dict[str, Any]) -> dict[str, Any]:
         "seconds": seconds,
         "embedding_seconds": embedding,
         "model_load_seconds": loading,
-        "token_counting_seconds": embedder.token_seconds if embedder else 0.0,
+        "token_counting_seconds": embedder.count_seconds if embedder else 0.0,
         "project_seconds": seconds - embedding - loading,
         "load": load1(),
         "rss_peak_mb": proc_status_mb("VmHWM"),

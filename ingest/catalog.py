@@ -155,6 +155,16 @@ class Catalog:
         row = self._db.execute("SELECT source, title, text, hash FROM files WHERE source = ?", (source,)).fetchone()
         return Article(*row) if row else None
 
+    def hashes(self, sources: Iterable[str]) -> dict[str, str]:
+        """Content hashes of the files `sources` that the manifest knows."""
+        wanted = list(sources)
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            batch = wanted[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            found.update(self._db.execute(f"SELECT source, hash FROM files WHERE source IN ({marks})", batch))
+        return found
+
     def chunk_ids(self, sources: Iterable[str] | None = None) -> list[str]:
         """Ids of the chunks of `sources` (all chunks when None)."""
         if sources is None:

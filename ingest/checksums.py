@@ -88,6 +88,15 @@ def changed_files(directory: Path, sums: Mapping[str, FileSum]) -> list[str]:
     return changed
 
 
+def restamp(directory: Path, sums: Mapping[str, FileSum]) -> dict[str, FileSum]:
+    """The same checksums with the files' current stat fields (after a full check found them intact)."""
+    stamped = {}
+    for name, recorded in sums.items():
+        stat = (directory / name).stat()
+        stamped[name] = FileSum(recorded.size, recorded.sha256, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+    return stamped
+
+
 def check_files(directory: Path, sums: Mapping[str, FileSum], *, deep: bool = False) -> list[str]:
     """What is wrong with the recorded files (empty when all are intact).
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
+
+from ingest.redaction import strip_userinfo
 
 logger = logging.getLogger(__name__)
 
@@ -192,12 +195,14 @@ def _client(location: Path | str) -> Any:
                 host=url.hostname or "127.0.0.1",
                 port=url.port or (443 if url.scheme == "https" else 8000),
                 ssl=url.scheme == "https",
+                headers=_basic_auth(url.username, url.password),
                 settings=settings,
             )
         except Exception as error:
+            shown = strip_userinfo(location)
             raise DenseStoreUnavailableError(
-                f"The Chroma server at {location} is not reachable ({error}). Start it (chroma run --path DIR "
-                "--host 127.0.0.1 --port PORT) or unset ASSISTANT_CHROMA_URL to use the embedded store."
+                f"The Chroma server at {shown} is not reachable ({strip_userinfo(str(error))}). Start it (chroma run "
+                "--path DIR --host 127.0.0.1 --port PORT) or unset ASSISTANT_CHROMA_URL to use the embedded store."
             ) from error
     path = Path(location)
     path.mkdir(parents=True, exist_ok=True)
@@ -273,6 +278,14 @@ def _close(client: Any) -> None:
             close()
         except Exception as error:  # noqa: BLE001 - closing must not mask the error that led here
             logger.debug("closing the Chroma client failed: %s", error)
+
+
+def _basic_auth(user: str | None, password: str | None) -> dict[str, str] | None:
+    """The Authorization header for a URL's user:password@ (a reverse proxy in front of Chroma checks it)."""
+    if not user:
+        return None
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password or '')}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
 
 
 def _batches(items: list[str], size: int) -> Iterator[list[str]]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -113,7 +115,11 @@ class Embedder(Protocol):
 
 
 class SentenceTransformerEmbedder:
-    """Any sentence-transformers model, by hub id or local path, on GPU when present."""
+    """Any sentence-transformers model, by hub id or local path, on GPU when present.
+
+    Safe to share between threads (the chat answers questions while an ingest embeds): calls are serialized,
+    since a Hugging Face fast tokenizer used from two threads at once fails ("Unable to create tensor ...").
+    """
 
     def __init__(self, name: str, device: str | None = None, cache_dir: Path | None = None) -> None:
         preset = resolve_model(name)
@@ -141,6 +147,7 @@ class SentenceTransformerEmbedder:
         self.dimension = int(dimension)
         self.max_tokens = int(self._model.max_seq_length or 512)
         self._tokenizer: Any = self._model.tokenizer
+        self._lock = threading.Lock()
 
     @property
     def device(self) -> str:
@@ -151,20 +158,58 @@ class SentenceTransformerEmbedder:
         if not texts:
             return []
         # verbose=False: a sentence longer than the model's window is expected here (the chunker splits it)
-        encoded = self._tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+        with self._lock:
+            encoded = self._tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
     def embed_documents(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self._model.encode_document(
-            list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        # One batch per turn, so that a question waits for one batch at most; longest first, as
+        # sentence-transformers orders a whole call, so that batches pad as little.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            with self._lock:
+                vectors[batch] = self._model.encode_document(
+                    [texts[i] for i in batch], batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
+                )
+        return vectors
 
     def embed_query(self, text: str) -> np.ndarray:
-        vector = self._model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)
+        with self._lock, _torch_threads(QUERY_THREADS if self.device == "cpu" else 0):
+            vector = self._model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)
         return np.asarray(vector, dtype=np.float32).reshape(-1)
+
+
+QUERY_THREADS = 1
+"""Torch threads for one question on a CPU: a single short text gains nothing from a second thread, and
+on a busy 2-core machine the second one made encoding jump to hundreds of ms (docs/answers.md)."""
+_THREADS = threading.Lock()
+_active = [0, 0]  # questions being encoded now, torch threads to restore when the last one ends
+
+
+@contextmanager
+def _torch_threads(count: int) -> Iterator[None]:
+    """Run the block with `count` torch threads (0: leave them as they are); concurrent blocks share the setting."""
+    if count <= 0:
+        yield
+        return
+    import torch
+
+    with _THREADS:
+        if _active[0] == 0:
+            _active[1] = torch.get_num_threads()
+            torch.set_num_threads(count)
+        _active[0] += 1
+    try:
+        yield
+    finally:
+        with _THREADS:
+            _active[0] -= 1
+            if _active[0] == 0:
+                torch.set_num_threads(_active[1])
 
 
 _APPROX_TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)

@@ -83,9 +83,15 @@ class IndexLock:
             self._fd = None
 
 
-def _read_holder(path: Path) -> str:
+def lock_holder(index_dir: Path) -> int | None:
+    """The process id that last took the index lock (the holder while it is held), if recorded."""
     try:
-        pid = path.read_text().strip()
+        pid = (index_dir / ".lock").read_text().strip()
     except OSError:
-        return ""
-    return f" (process {pid})" if pid.isdigit() else ""
+        return None
+    return int(pid) if pid.isdigit() else None
+
+
+def _read_holder(path: Path) -> str:
+    pid = lock_holder(path.parent)
+    return f" (process {pid})" if pid is not None else ""

@@ -18,13 +18,15 @@ import logging
 import sqlite3
 import struct
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ingest.catalog import Catalog
+from ingest.checksums import changed_files, restamp
 from ingest.chroma_store import ChromaStore, DenseHit, inspect_embedded
 from ingest.chunking import chunk_id
 from ingest.integrity import PartProblem, check_dense_files, check_lexical
@@ -34,7 +36,7 @@ from ingest.panics import is_panic
 from ingest.passage_vectors import PassageVectors, decode
 from ingest.records import Article, Chunk
 from ingest.settings import Settings
-from ingest.tantivy_lexical import TantivyLexicalIndex
+from ingest.tantivy_lexical import GenerationRecord, TantivyLexicalIndex, check_generation
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +108,7 @@ class Snapshot:
         self.generation = catalog.generation()
         self.problems: list[PartProblem] = []
         self.lexical: LexicalIndex | None = None
+        self._lexical_record: GenerationRecord | None = None
         self._users = 0
         self._retired = False
         self._open_lexical()
@@ -132,6 +135,13 @@ class Snapshot:
         except (sqlite3.DatabaseError, ValueError, struct.error) as error:
             raise manifest_damaged(self.layout.manifest, error) from error
 
+    def hashes(self, sources: Iterable[str]) -> dict[str, str]:
+        """Content hashes of the files `sources` (what an answer's citations record)."""
+        try:
+            return self._catalog.hashes(sources)
+        except sqlite3.DatabaseError as error:
+            raise manifest_damaged(self.layout.manifest, error) from error
+
     def sources(self) -> list[str]:
         """Every indexed source path."""
         try:
@@ -150,6 +160,8 @@ class Snapshot:
     def lexical_search(self, question: str, k: int, sources: Sequence[str] | None = None) -> list[LexicalHit]:
         """The lexical top `k` (empty when the lexical index cannot be used: see `problems`)."""
         if self.lexical is None:
+            return []
+        if self._lexical_changed():
             return []
         try:
             return self.lexical.search(question, k, sources=sources)
@@ -170,8 +182,25 @@ class Snapshot:
             return
         try:
             self.lexical = TantivyLexicalIndex.open(self.layout.lexical, record)
+            self._lexical_record = record
         except LexicalDamagedError as error:
             self._lexical_failed(f"{error}; run `assistant ingest` to rebuild it")
+
+    def _lexical_changed(self) -> bool:
+        """True (and the lexical index dropped) when one of its files changed on disk since it was opened.
+
+        A stat per file per question: a file truncated under a memory map would crash the process when
+        read, and a rewritten one would give wrong answers.
+        """
+        record = self._lexical_record
+        if record is None or not changed_files(self.layout.lexical / record.name, record.files):
+            return False
+        problems = check_generation(self.layout.lexical, record, deep=True)
+        if not problems:  # intact (copied, touched): trust the new stat fields from now on
+            self._lexical_record = replace(record, files=restamp(self.layout.lexical / record.name, record.files))
+            return False
+        self._lexical_failed("; ".join(problems) + "; run `assistant ingest` to rebuild it")
+        return True
 
     def _lexical_failed(self, detail: str) -> None:
         if self.lexical is not None:

@@ -1,13 +1,18 @@
-"""One typed settings object, built by the entry point (from the environment and flags) and passed down."""
+"""One typed settings object, built by the entry point (from the environment and flags) and passed down.
+
+Each field is declared once with `setting()` (ingest/declarations.py): type, default, bounds,
+environment variable, flag and help.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ingest.declarations import checked_overrides, read_environment, setting, validate
 from ingest.embedding import DEFAULT_MODEL
 
 
@@ -15,72 +20,83 @@ from ingest.embedding import DEFAULT_MODEL
 class Settings:
     """Where documents and the index live, and how they are embedded and chunked."""
 
-    docs_dir: Path = Path("seeds")
-    """Documents folder (ASSISTANT_DOCS_DIR); sources are reported relative to it."""
-    index_dir: Path = Path("vectorstore")
-    """Index directory (ASSISTANT_INDEX_DIR): Chroma, the lexical index and the manifest."""
-    embedding_model: str = DEFAULT_MODEL
-    """Preset ("bundled", "bge-m3", "fast"), hub id or local path (ASSISTANT_EMBEDDING_MODEL)."""
-    cache_dir: Path | None = None
-    """Where the bundled model is built on first use (ASSISTANT_CACHE_DIR); default under the XDG cache dir."""
-    device: str | None = None
-    """Torch device for the embedder (ASSISTANT_DEVICE); default: GPU when present."""
-    chunk_tokens: int = 200
-    """Maximum chunk size in the embedding model's tokens (ASSISTANT_CHUNK_TOKENS)."""
-    chunk_overlap_sentences: int = 1
-    """Sentences repeated at the start of the next chunk (ASSISTANT_CHUNK_OVERLAP)."""
-    batch_size: int = 32
-    """Texts per embedding batch (ASSISTANT_BATCH_SIZE)."""
-    chroma_url: str = ""
-    """A Chroma server (ASSISTANT_CHROMA_URL, e.g. http://127.0.0.1:8000); empty: embedded store in the index dir."""
-    chroma_collection: str = "articles"
-    """Collection name (ASSISTANT_CHROMA_COLLECTION): give each index its own when they share a server."""
-    lock_wait: float = 0.0
-    """Seconds a second writer waits for the index lock before giving up (ASSISTANT_LOCK_WAIT)."""
+    docs_dir: Path = setting(
+        Path("seeds"), env="ASSISTANT_DOCS_DIR", flag="--docs", metavar="DIR", help="documents folder"
+    )
+    """Documents folder; sources are reported relative to it."""
+    index_dir: Path = setting(
+        Path("vectorstore"),
+        env="ASSISTANT_INDEX_DIR",
+        flag="--index",
+        metavar="DIR",
+        help="index directory: Chroma, the lexical index and the manifest",
+    )
+    embedding_model: str = setting(
+        DEFAULT_MODEL,
+        env="ASSISTANT_EMBEDDING_MODEL",
+        flag="--model",
+        metavar="MODEL",
+        pattern=r"\S(.*\S)?",
+        allowed="a preset (bundled, bge-m3, fast), a hub id or a local model folder",
+        help="embedding model; an index is queried with the model that built it",
+    )
+    cache_dir: Path | None = setting(
+        None,
+        env="ASSISTANT_CACHE_DIR",
+        default_text="~/.cache/arabic-news-assistant",
+        help="where the bundled model is built on first use",
+    )
+    device: str | None = setting(
+        None,
+        env="ASSISTANT_DEVICE",
+        pattern=r"[a-z]+(:[0-9]+)?",
+        allowed="a torch device such as cpu, cuda, cuda:1 or mps",
+        default_text="GPU if present",
+        help="torch device for embedding",
+    )
+    chunk_tokens: int = setting(
+        200, env="ASSISTANT_CHUNK_TOKENS", minimum=16, maximum=8192, help="maximum chunk size in model tokens"
+    )
+    chunk_overlap_sentences: int = setting(
+        1,
+        env="ASSISTANT_CHUNK_OVERLAP",
+        minimum=0,
+        maximum=10,
+        help="sentences repeated at the start of the next chunk",
+    )
+    batch_size: int = setting(32, env="ASSISTANT_BATCH_SIZE", minimum=1, maximum=4096, help="texts per embedding batch")
+    chroma_url: str = setting(
+        "",
+        env="ASSISTANT_CHROMA_URL",
+        pattern=r"(https?://[^\s/]+(/\S*)?)?",
+        allowed="empty (the embedded store) or an http:// or https:// URL such as http://127.0.0.1:8000",
+        default_text="embedded store",
+        help="Chroma server; user:password@ in the URL is sent as HTTP basic auth and never shown",
+    )
+    chroma_collection: str = setting(
+        "articles",
+        env="ASSISTANT_CHROMA_COLLECTION",
+        pattern=r"[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]",
+        allowed="3 to 512 letters, digits, '.', '_' or '-', starting and ending with a letter or digit",
+        help="collection name: give each index its own when they share a server",
+    )
+    lock_wait: float = setting(
+        0.0,
+        env="ASSISTANT_LOCK_WAIT",
+        flag="--wait",
+        metavar="SECONDS",
+        minimum=0,
+        maximum=86400,
+        unit="seconds",
+        default_text="0: fail at once",
+        help="how long an ingest waits for another one to finish",
+    )
+
+    def __post_init__(self) -> None:
+        validate(self)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Defaults, then ASSISTANT_* environment variables, then explicit (non-None) overrides."""
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for name, variable in _ENVIRONMENT.items():
-            if env.get(variable):
-                values[name] = env[variable]
-        values.update({key: value for key, value in overrides.items() if value is not None})
-        settings = cls()
-        types = {f.name: f.type for f in fields(cls)}
-        converted = {key: _convert(types[key], value, key) for key, value in values.items()}
-        return replace(settings, **converted)
-
-
-_ENVIRONMENT = {
-    "docs_dir": "ASSISTANT_DOCS_DIR",
-    "index_dir": "ASSISTANT_INDEX_DIR",
-    "embedding_model": "ASSISTANT_EMBEDDING_MODEL",
-    "cache_dir": "ASSISTANT_CACHE_DIR",
-    "device": "ASSISTANT_DEVICE",
-    "chunk_tokens": "ASSISTANT_CHUNK_TOKENS",
-    "chunk_overlap_sentences": "ASSISTANT_CHUNK_OVERLAP",
-    "batch_size": "ASSISTANT_BATCH_SIZE",
-    "lock_wait": "ASSISTANT_LOCK_WAIT",
-    "chroma_url": "ASSISTANT_CHROMA_URL",
-    "chroma_collection": "ASSISTANT_CHROMA_COLLECTION",
-}
-
-
-def _convert(type_name: object, value: Any, key: str) -> Any:
-    kind = str(type_name)
-    try:
-        if kind.startswith("Path"):
-            return Path(value).expanduser()
-        if kind == "int":
-            number = int(value)
-            if number <= 0:
-                raise ValueError
-            return number
-        if kind == "float":
-            return float(value)
-    except (TypeError, ValueError) as error:
-        variable = _ENVIRONMENT.get(key, key)
-        raise ValueError(f"{variable} must be a positive number, not {value!r}") from error
-    return value
+        return cls(**{**read_environment(cls, env), **checked_overrides(cls, overrides)})

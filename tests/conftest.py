@@ -12,8 +12,10 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import shutil
+import socket
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,6 +161,22 @@ def build_lexical_seed_index(root: Path) -> AssistantSettings:
     )
     sync(settings.index)
     return settings
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve_app(app: Any, auth: tuple[str, str] | None = None) -> str:
+    """Launch a chat app (create_app) in-process on a free 127.0.0.1 port; returns its URL."""
+    from assistant.ui import launch
+
+    port = free_port()
+    launch(app, "127.0.0.1", port, auth, block=False)
+    return f"http://127.0.0.1:{port}/"
 
 
 RELIABILITY = pytest.StashKey[list[tuple[str, str, str, str]]]()

@@ -8,6 +8,16 @@ from pathlib import Path
 from ingest.analysis import split_sentences
 from ingest.cleaning import clean_text
 
+SEED_QUESTIONS = (
+    "ما مدة الرسالة الصوتية الجديدة للبغدادي؟",
+    "كم عدد أفراد تنظيم داعش بحسب تقديرات الأمم المتحدة؟",
+    "كم كانت مدة التسجيل الصوتي لأبي الحسن المهاجر؟",
+    "من هو لاهور طالباني؟",
+    "بماذا هدد المهاجر نيوزيلندا؟",
+    "ماذا حدث في تفجير منبج؟",
+)
+"""Six Arabic questions that the seed articles answer."""
+
 
 def seed_sentences(seeds: Path) -> list[str]:
     """Every sentence of the cleaned seed articles."""

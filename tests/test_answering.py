@@ -11,7 +11,7 @@ import pytest
 from assistant import Answer, Assistant, answer
 from assistant.cli import main
 from assistant.extractive import coverage
-from assistant.followup import is_follow_up, rule_rewrite
+from assistant.followup import MAX_STANDALONE_CHARS, follow_up_cue, rule_standalone
 from assistant.settings import AssistantSettings
 
 NOT_FOUND_AR = "لم أجد إجابة لهذا السؤال في الوثائق."
@@ -101,15 +101,41 @@ def test_coverage_counts_question_terms_found() -> None:
     assert coverage("رسالة البغدادي", "معركة الموصل") == pytest.approx(0.0)
 
 
-def test_follow_up_rule_carries_key_terms() -> None:
-    history = [{"role": "user", "content": "ما الذي حدث في منبج؟"}, {"role": "assistant", "content": "..."}]
-    assert is_follow_up("ومتى حدث ذلك؟")
-    assert is_follow_up("And when was that?")
-    assert not is_follow_up("ما عدد مقاتلي تنظيم داعش في العراق وسوريا حسب الأمم المتحدة؟")
-    assert "منبج" in rule_rewrite("ومتى حدث ذلك؟", history)
+@pytest.mark.parametrize(
+    ("question", "cue"),
+    [
+        ("ومتى حدث ذلك؟", "strong"),
+        ("And when was that?", "strong"),
+        ("What is his real name?", "strong"),
+        ("وماذا عن الموصل؟", "strong"),
+        ("من قام بهذا الهجوم في المدينة السورية؟", "strong"),
+        ("كم عدد القتلى؟", "weak"),
+        ("ما اسمه الحقيقي بحسب المقال؟", "weak"),
+        ("من هو لاهور طالباني؟", "weak"),
+        ("Who is Lahur Talabani?", "weak"),
+        ("ما قصة معركة الباغوز الأخيرة في شرق سوريا؟", "none"),
+        ("ما عدد مقاتلي تنظيم داعش في العراق وسوريا حسب الأمم المتحدة؟", "none"),
+        ("How many ISIS fighters are there according to United Nations estimates?", "none"),
+    ],
+)
+def test_follow_up_cues(question: str, cue: str) -> None:
+    assert follow_up_cue(question) == cue
+
+
+def test_rule_joins_the_previous_standalone_question_along_a_chain() -> None:
+    history = [("ماذا حدث في منبج؟", "..."), ("كم عدد القتلى؟", "...")]
+    never = lambda _q: False  # noqa: E731 - nothing answerable alone
+    always = lambda _q: True  # noqa: E731
+    chain = "ومن تبنى العملية؟ كم عدد القتلى؟ ماذا حدث في منبج؟"
+    assert rule_standalone("ومن تبنى العملية؟", history, never) == chain
+    assert rule_standalone("ومن تبنى العملية؟", history, always) == "ومن تبنى العملية؟ كم عدد القتلى؟"
+    assert rule_standalone("كم عدد الجرحى؟", history, always) == "كم عدد الجرحى؟"
+    assert rule_standalone("كم عدد الجرحى؟", history, never) == "كم عدد الجرحى؟ كم عدد القتلى؟ ماذا حدث في منبج؟"
     standalone = "ما عدد مقاتلي تنظيم داعش في العراق وسوريا حسب الأمم المتحدة؟"
-    assert rule_rewrite(standalone, history) == standalone
-    assert rule_rewrite("ومتى حدث ذلك؟", None) == "ومتى حدث ذلك؟"
+    assert rule_standalone(standalone, history, never) == standalone
+    assert rule_standalone("ومتى حدث ذلك؟", None, never) == "ومتى حدث ذلك؟"
+    long_chain = [(f"and what about question number {i} with many words in it?", "") for i in range(10)]
+    assert len(rule_standalone("And then?", long_chain, never)) <= MAX_STANDALONE_CHARS
 
 
 def test_follow_up_question_is_answered_from_the_earlier_topic(lexical_assistant: Assistant) -> None:
@@ -152,7 +178,9 @@ def test_cli_ask_json_is_the_answer(lexical_seed_index: AssistantSettings, capsy
         "end",
         "score",
         "supported",
+        "content_hash",
     }
+    assert data["unsupported"] == []
     assert main(["ask", question, "--index", index, "--model", model]) == 0
     plain = capsys.readouterr().out
     assert "المصادر:" in plain and "[1] 003_0262f053a42b4a37.txt" in plain

@@ -152,3 +152,21 @@ def test_bad_llm_specs_say_what_to_do() -> None:
         build_chat_model("ollama:qwen2.5:7b")
     with pytest.raises(LLMUnavailableError, match="cannot load the local model"):
         build_chat_model("hf:/nonexistent/model/dir")
+
+
+def test_a_sentence_without_a_valid_citation_is_marked_unsupported(lexical_seed_index: AssistantSettings) -> None:
+    probe = Assistant.from_settings(lexical_seed_index)
+    quoted = first_sentence(probe.retriever.retrieve(QUESTION).passages[0].text)
+    reply = f"{quoted} [1]. وقد بث التنظيم الرسالة من القمر أيضاً [7]. وهذه جملة بلا أي علامة. ثم [1]"
+    result = with_model(lexical_seed_index, FakeListChatModel(responses=[reply])).ask(QUESTION)
+    assert result.unsupported == ("وقد بث التنظيم الرسالة من القمر أيضاً.", "وهذه جملة بلا أي علامة.")
+    assert "القمر أيضاً [بلا مصدر]." in result.text and "علامة [بلا مصدر]." in result.text
+    assert result.text.count("[بلا مصدر]") == 2 and "[7]" not in result.text
+    assert "[بلا مصدر]" in result.note  # the note says what the mark means
+    assert [c.number for c in result.citations] == [1]
+
+    english = "How long was the new audio message of البغدادي (الرسالة الصوتية)?"
+    reply = f"{quoted} [1]. It was also broadcast from the Moon [9]."
+    result = with_model(lexical_seed_index, FakeListChatModel(responses=[reply])).ask(english)
+    assert result.text.endswith("from the Moon [unsupported].")
+    assert result.unsupported == ("It was also broadcast from the Moon.",)

@@ -1,6 +1,6 @@
-"""The README's CLI reference is generated from the parser, so it cannot drift.
+"""The README's CLI reference and settings table are generated from the code, so they cannot drift.
 
-Regenerate it with `python -m tests.test_readme`.
+Regenerate them with `python -m tests.test_readme`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from assistant.cli import build_parser
+from assistant.settings import settings_table
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-START, END = "<!-- cli:start -->", "<!-- cli:end -->"
+GENERATED = {"cli": lambda: cli_reference(), "settings": settings_table}
 
 
 def cli_reference() -> str:
@@ -29,11 +30,17 @@ def cli_reference() -> str:
     return "\n\n".join(blocks)
 
 
-def test_readme_cli_reference_matches_the_parser() -> None:
-    text = README.read_text(encoding="utf-8")
-    match = re.search(re.escape(START) + r"\n(.*)\n" + re.escape(END), text, re.S)
-    assert match, "README.md lacks the CLI reference markers"
-    assert match.group(1) == cli_reference(), "README CLI reference is stale: run `python -m tests.test_readme`"
+def generated_section(text: str, name: str) -> str | None:
+    """The text between `<!-- name:start -->` and `<!-- name:end -->`."""
+    match = re.search(re.escape(f"<!-- {name}:start -->") + r"\n(.*)\n" + re.escape(f"<!-- {name}:end -->"), text, re.S)
+    return match.group(1) if match else None
+
+
+@pytest.mark.parametrize("name", sorted(GENERATED))
+def test_readme_generated_sections_match_the_code(name: str) -> None:
+    section = generated_section(README.read_text(encoding="utf-8"), name)
+    assert section is not None, f"README.md lacks the {name} markers"
+    assert section == GENERATED[name](), f"README {name} section is stale: run `python -m tests.test_readme`"
 
 
 def test_readme_opens_with_the_two_commands() -> None:
@@ -45,9 +52,12 @@ def test_readme_opens_with_the_two_commands() -> None:
 
 if __name__ == "__main__":
     text = README.read_text(encoding="utf-8")
-    before, rest = text.split(START, 1)
-    _, after = rest.split(END, 1)
-    README.write_text(f"{before}{START}\n{cli_reference()}\n{END}{after}", encoding="utf-8")
+    for name, make in GENERATED.items():
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        before, rest = text.split(start, 1)
+        _, after = rest.split(end, 1)
+        text = f"{before}{start}\n{make()}\n{end}{after}"
+    README.write_text(text, encoding="utf-8")
 
 
 def test_readme_python_example_runs(

@@ -46,7 +46,7 @@ def test_fusion_combines_normalized_scores_with_each_candidates_weight() -> None
 def test_fusion_without_dense_scores_and_ties_in_candidate_order() -> None:
     assert fuse_scores([], {}, {}) == []
     assert [c for c, _ in fuse_scores(["x", "y", "z"], {"y": 1.0, "x": 1.0}, {})] == ["x", "y", "z"]
-    assert dict(fuse_scores(["x", "y"], {}, {"x": 0.5, "y": 0.5})) == {"x": 0.5, "y": 0.5}
+    assert dict(fuse_scores(["x", "y"], {}, {"x": 0.5, "y": 0.5}, 0.5)) == {"x": 0.5, "y": 0.5}
 
 
 def test_dense_evidence_mixes_chunk_and_best_sentence() -> None:
@@ -149,11 +149,8 @@ def test_fusion_weights_come_from_settings(seed_index: AssistantSettings) -> Non
     passages = lexical_first.retrieve(question, k=3).passages
     assert passages[0].chunk_id == next(iter(lexical_first.lexical_hits(question, 1)))
     lexical_first.close()
-    with pytest.raises(ValueError, match="ASSISTANT_K must be positive"):
+    with pytest.raises(ValueError, match="ASSISTANT_K must be a whole number from 1 to 50"):
         AssistantSettings.from_env({"ASSISTANT_K": "0"})
-    for value in ("1.5", "-0.1", "nan"):
-        with pytest.raises(ValueError, match="ASSISTANT_SENTENCE_WEIGHT must be a number from 0 to 1"):
-            AssistantSettings.from_env({"ASSISTANT_SENTENCE_WEIGHT": value})
 
 
 def test_rerank_reorders_candidates_with_a_cross_encoder(

@@ -6,17 +6,24 @@ Screenshots of failing tests are kept in test-artifacts/.
 from __future__ import annotations
 
 import os
-import socket
+import re
+import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from assistant.service import Assistant
-from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, ROOT, build_lexical_seed_index
+from assistant.settings import AssistantSettings
+from ingest.files import IndexLock
+from ingest.status import index_status
+from ingest.sync import sync
+from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, ROOT, build_lexical_seed_index, serve_app
+from tests.corpus import SEED_QUESTIONS
 
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -38,24 +45,47 @@ HOSTILE_ARTICLE = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@dataclass
+class Served:
+    """The chat served in-process on 127.0.0.1 over its own lexical-only copy of the seeds."""
+
+    url: str
+    settings: AssistantSettings
+    app: Any
+    assistant: Assistant
+
+    def close(self) -> None:
+        self.app.close()
+        self.assistant.close()
+
+
+def serve(root: Path, refresh_seconds: float = 5.0) -> Served:
+    from assistant.ui import create_app
+
+    assistant = Assistant.from_settings(build_lexical_seed_index(root))
+    app = create_app(assistant, refresh_seconds=refresh_seconds)
+    return Served(serve_app(app), assistant.settings, app, assistant)
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The chat app served in-process on 127.0.0.1 over a lexical-only copy of the seeds (its own docs folder)."""
-    from assistant.ui import create_app, launch
-
-    assistant = Assistant.from_settings(build_lexical_seed_index(tmp_path_factory.mktemp("ui")))
-    app = create_app(assistant)
-    port = free_port()
-    launch(app, "127.0.0.1", port, None, block=False)
-    yield f"http://127.0.0.1:{port}/"
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One app for the tests that only add documents (each test adds its own)."""
+    app = serve(tmp_path_factory.mktemp("ui"))
+    yield app
     app.close()
-    assistant.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(served: Served) -> str:
+    return served.url
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[Served]:
+    """An app of its own, for a test that damages, edits or removes what the index holds."""
+    app = serve(tmp_path / "app", refresh_seconds=1.0)
+    yield app
+    app.close()
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +98,7 @@ def browser() -> Iterator[Any]:
         instance.close()
 
 
-@pytest.fixture
-def page(browser: Any, app_url: str, request: pytest.FixtureRequest) -> Iterator[Any]:
+def open_page(browser: Any, url: str) -> Any:
     """A fresh browser session on the app; records dialogs and every request that leaves 127.0.0.1."""
     context = browser.new_context(viewport={"width": 1300, "height": 1000})
     page = context.new_page()
@@ -84,14 +113,33 @@ def page(browser: Any, app_url: str, request: pytest.FixtureRequest) -> Iterator
             else None
         ),
     )
-    page.goto(app_url, wait_until="load")
+    page.goto(url, wait_until="load")
     page.wait_for_selector("#question textarea")
-    yield page
+    return page
+
+
+@pytest.fixture
+def pages(browser: Any, request: pytest.FixtureRequest) -> Iterator[Callable[[str], Any]]:
+    """Opens browser sessions (closed after the test; screenshots of them kept when it fails)."""
+    opened: list[Any] = []
+
+    def new(url: str) -> Any:
+        opened.append(open_page(browser, url))
+        return opened[-1]
+
+    yield new
     report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-    context.close()
+    for number, page in enumerate(opened):
+        if report is not None and report.failed:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{number}.png"), full_page=True)
+        page.context.close()
+
+
+@pytest.fixture
+def page(pages: Callable[[str], Any], app_url: str) -> Any:
+    """A fresh browser session on the shared app."""
+    return pages(app_url)
 
 
 def ask(page: Any, question: str) -> Any:
@@ -152,12 +200,17 @@ def test_english_question_is_shown_left_to_right(page: Any) -> None:
         assert page.locator("#chat .msg").filter(has_text="I could not find").last.get_attribute("dir") == "ltr"
 
 
-def upload(page: Any, path: Path) -> str:
+def upload(page: Any, path: Path, until: str = "Indexed:") -> str:
+    """Add a file through the documents panel; returns the report once it shows `until`."""
     page.set_input_files("#upload input[type=file]", str(path))
     page.wait_for_timeout(500)
     page.click("#add")
+    return report_showing(page, until)
+
+
+def report_showing(page: Any, text: str, timeout: float = 120_000) -> str:
     page.wait_for_function(
-        "() => document.querySelector('#ingest-report')?.innerText.includes('added')", timeout=120_000
+        "t => document.querySelector('#ingest-report')?.innerText.includes(t)", arg=text, timeout=timeout
     )
     return str(page.locator("#ingest-report").inner_text())
 
@@ -190,16 +243,7 @@ def test_api_answers_eight_questions_in_parallel(app_url: str) -> None:
     from gradio_client import Client
 
     client = Client(app_url, verbose=False)
-    questions = [
-        "ما مدة الرسالة الصوتية الجديدة للبغدادي؟",
-        "كم عدد أفراد تنظيم داعش بحسب تقديرات الأمم المتحدة؟",
-        "كم كانت مدة التسجيل الصوتي لأبي الحسن المهاجر؟",
-        "من هو لاهور طالباني؟",
-        "بماذا هدد المهاجر نيوزيلندا؟",
-        "ماذا حدث في تفجير منبج؟",
-        "What is the capital of Japan?",
-        "ما هي عاصمة اليابان؟",
-    ]
+    questions = [*SEED_QUESTIONS, "What is the capital of Japan?", "ما هي عاصمة اليابان؟"]
     lock = threading.Lock()
     seen: list[str] = []
 
@@ -217,3 +261,127 @@ def test_api_answers_eight_questions_in_parallel(app_url: str) -> None:
         assert answer["language"] == ("en" if question.startswith("What") else "ar")
     assert answers[0]["citations"][0]["source"] == "003_0262f053a42b4a37.txt"
     assert answers[6]["abstained"] and answers[7]["abstained"]
+
+
+STORM_QUESTION = "كم يوماً أغلقت العاصفة الرملية الطرق في الرقة؟"
+
+
+def status_text(page: Any) -> str:
+    return str(page.locator("#status").inner_text())
+
+
+def test_upload_while_another_ingest_holds_the_index_is_queued_then_indexed(
+    pages: Callable[[str], Any], served: Served, tmp_path: Path
+) -> None:
+    page = pages(served.url)
+    path = tmp_path / "storm-queued.txt"
+    path.write_text(NEW_ARTICLE.replace("الرقة", "الطبقة"), encoding="utf-8")
+    with IndexLock(served.settings.index.index_dir):  # another `assistant ingest` is writing
+        report = upload(page, path, until="Queued")
+        assert "another ingest" in report and "storm-queued.txt: saved" in report
+        assert "--wait" not in report and str(served.settings.index.index_dir) not in report
+        page.wait_for_function("() => document.querySelector('#status').innerText.includes('queued')")
+        page.wait_for_timeout(1500)
+        assert "Indexed:" not in page.locator("#ingest-report").inner_text()  # still waiting for the lock
+    report = report_showing(page, "Indexed:", timeout=60_000)
+    assert "storm-queued.txt: indexed" in report
+    ask(page, "كم يوماً أغلقت العاصفة الرملية الطرق في الطبقة؟")
+    page.get_by_text("المصادر (", exact=False).last.click()
+    assert "storm-queued.txt" in page.locator("#chat .source").first.inner_text()
+
+
+def test_upload_without_the_documents_folder_is_refused_and_the_index_kept(
+    pages: Callable[[str], Any], fresh: Served, tmp_path: Path
+) -> None:
+    docs = fresh.settings.index.docs_dir
+    page = pages(fresh.url)
+    shutil.move(docs, tmp_path / "moved-away")
+    path = tmp_path / "storm.txt"
+    path.write_text(NEW_ARTICLE, encoding="utf-8")
+    report = upload(page, path, until="missing")
+    assert "documents folder is missing" in report and "nothing was saved" in report
+    assert str(docs) not in report
+    assert not docs.exists()  # never re-created empty
+    page.wait_for_timeout(1500)
+    assert index_status(fresh.settings.index).documents == 5
+    page.click("#reindex")
+    assert "documents folder is missing" in report_showing(page, "nothing was indexed")
+    assert index_status(fresh.settings.index).documents == 5
+
+
+def test_every_session_reads_the_current_status_and_document_list(
+    pages: Callable[[str], Any], fresh: Served, tmp_path: Path
+) -> None:
+    early = pages(fresh.url)  # open before the upload, left open
+    assert re.search(r"documents\s+5", status_text(early))
+    path = tmp_path / "عاصفة.txt"
+    path.write_text(NEW_ARTICLE, encoding="utf-8")
+    upload(pages(fresh.url), path)
+    late = pages(fresh.url)  # a new session after the upload
+    for page in (late, early):  # the new one at load, the open one within a refresh
+        page.wait_for_function(
+            "() => /documents\\s+6/.test(document.querySelector('#status').innerText)", timeout=15_000
+        )
+    page = late
+    page.get_by_text("Settings / الإعدادات").click()
+    page.click("#filter input")
+    page.get_by_role("option", name="عاصفة.txt").click()
+    page.keyboard.press("Escape")
+    ask(page, STORM_QUESTION)
+    assert "not in the list of choices" not in page.locator("body").inner_text()
+    page.get_by_text("المصادر (", exact=False).last.click()
+    assert "عاصفة.txt" in page.locator("#chat .source").first.inner_text()
+
+
+def open_first_source(page: Any) -> Any:
+    page.click("#source-choice input")
+    page.get_by_role("option").first.click()
+    page.locator("#viewer .article").wait_for(timeout=10_000)
+    page.wait_for_timeout(300)
+    return page.locator("#viewer")
+
+
+def test_citation_viewer_warns_when_the_article_changed_and_finds_the_quote(
+    pages: Callable[[str], Any], fresh: Served
+) -> None:
+    page = pages(fresh.url)
+    ask(page, "كم عدد أفراد تنظيم داعش بحسب تقديرات الأمم المتحدة؟")
+    source = fresh.settings.index.docs_dir / "003_0262f053a42b4a37.txt"
+    lines = source.read_text(encoding="utf-8").split("\n")
+    # the article is edited: a paragraph added near the top moves every later sentence
+    source.write_text("\n".join([*lines[:3], "فقرة جديدة أضيفت إلى المقال بعد نشره بأيام. " * 5, *lines[3:]]), "utf-8")
+    sync(fresh.settings.index)
+    viewer = open_first_source(page)
+    assert "This article changed" in viewer.inner_text() or "تغيّرت هذه المقالة" in viewer.inner_text()
+    assert "20 و30 ألف" in viewer.locator("#passage-highlight").inner_text()
+
+    page.click("#clear")
+    page.wait_for_function("() => !document.querySelector('#chat .bot-row')")
+    ask(page, "كم عدد أفراد تنظيم داعش بحسب تقديرات الأمم المتحدة؟")
+    source.write_text("\n".join(lines[:3]), "utf-8")  # now cut short: the quoted sentence is gone
+    sync(fresh.settings.index)
+    viewer = open_first_source(page)
+    text = viewer.inner_text()
+    assert "لم تعد تحتوي الجملة المقتبسة" in text and "كانت الإجابة تقتبس" in text
+    assert viewer.locator("#passage-highlight").count() == 0
+
+
+def test_a_damaged_index_gives_advice_not_a_raw_error(pages: Callable[[str], Any], fresh: Served) -> None:
+    from gradio_client import Client
+
+    from ingest.layout import IndexLayout, read_state
+
+    page = pages(fresh.url)
+    layout = IndexLayout(fresh.settings.index.index_dir)
+    state = read_state(layout)
+    assert state is not None
+    live = layout.lexical / state.lexical
+    largest = max((p for p in live.iterdir() if p.is_file()), key=lambda p: p.stat().st_size)
+    largest.write_bytes(largest.read_bytes()[: largest.stat().st_size // 2])  # truncated under the running server
+    ask(page, "ماذا حدث في تفجير منبج؟")
+    text = page.locator("#chat").inner_text()
+    assert "الفهرس المعجمي مفقود أو تالف" in text and "assistant ingest" in text  # a note, in the question's language
+    assert "Errno" not in text and str(live) not in text and "Error:" not in text
+    client = Client(fresh.url, verbose=False)
+    answer = client.predict("What happened in Manbij?", api_name="/ask")
+    assert "The lexical index is missing or damaged" in answer["note"] and str(live) not in str(answer)

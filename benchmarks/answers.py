@@ -1,0 +1,239 @@
+"""Answers on the seed articles: cited article, abstention, follow-up conversations and latency, by language.
+
+Model: the bundled multilingual-e5-small (the default); the five seed articles indexed by sync() into
+a temporary index. Question sets (tests/data/, written for these articles):
+  seed_questions.jsonl      22 facts asked in Arabic and in English (44 questions), with the articles
+                            that state them and the answer's words
+  seed_unanswerable.jsonl   off-topic questions (10 per language) and near-miss questions: on the
+                            articles' topics, but the fact is not in them (10 per language)
+  seed_conversations.jsonl  48 conversations of 2-3 turns: 24 real follow-ups (the last turn needs the
+                            earlier ones) and 24 topic switches (the last turn stands alone), in Arabic,
+                            English and switching language
+
+A question is "cited" when the answer does not abstain and its first citation is one of the expected
+articles; a conversation passes when its last turn is cited and answered in the language of that turn.
+The conversation rule (assistant/followup.py, ASSISTANT_FOLLOW_UPS=auto) is compared with never
+joining (off: every question alone) and always joining (always: every question joined to the
+previous standalone question).
+
+Latency: Assistant.ask on the 44 seed questions, one at a time after 5 warm-up questions, query
+encoding included, p50/p95 per language; torch threads as set by --threads.
+
+Command (from the repository root, with the project virtualenv; about 2 minutes on 2 cores):
+
+    python benchmarks/answers.py --out docs/answers.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from reporting import publish
+from retrieval_quality import machine_lines
+
+from assistant.followup import FollowUps
+from assistant.records import Answer
+from assistant.service import Assistant
+from assistant.settings import AssistantSettings
+from ingest.analysis import detect_language
+from ingest.sync import sync
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA = REPO_ROOT / "tests" / "data"
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def cited(answer: Answer, sources: Sequence[str]) -> bool:
+    return not answer.abstained and bool(answer.citations) and answer.citations[0].source in sources
+
+
+def contains(answer: Answer, answers: Sequence[str]) -> bool:
+    from assistant.evaluation import comparable
+
+    text = comparable(" ".join(c.quote for c in answer.citations))
+    return any(comparable(a) in text for a in answers)
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    kind: str
+    turns: list[str]
+    sources: list[str]
+
+    @property
+    def pattern(self) -> str:
+        return " -> ".join(detect_language(t) for t in self.turns)
+
+
+def converse(assistant: Assistant, conversation: Conversation) -> Answer:
+    history: list[tuple[str, str]] = []
+    answer: Answer | None = None
+    for turn in conversation.turns:
+        answer = assistant.ask(turn, history=history)
+        history.append((turn, answer.text))
+    assert answer is not None
+    return answer
+
+
+def conversation_rows(assistant: Assistant, conversations: Sequence[Conversation]) -> dict[str, list[bool]]:
+    """Pass/fail of every conversation under the rule and under the two baselines (ASSISTANT_FOLLOW_UPS)."""
+    modes: dict[str, FollowUps] = {"the rule": "auto", "never join": "off", "always join": "always"}
+    results: dict[str, list[bool]] = {}
+    for name, mode in modes.items():
+        variant = Assistant(replace(assistant.settings, follow_ups=mode), assistant.retriever)
+        results[name] = []
+        for c in conversations:
+            answer = converse(variant, c)
+            results[name].append(cited(answer, c.sources) and answer.language == detect_language(c.turns[-1]))
+    return results
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--model", default="bundled", help="embedding model (default: the bundled e5-small)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--out", type=Path, help="Markdown file whose results section is rewritten")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    work = Path(tempfile.mkdtemp(prefix="seed-answers-"))
+    try:
+        shutil.copytree(REPO_ROOT / "seeds", work / "docs")
+        settings = AssistantSettings.from_env(
+            {}, docs_dir=work / "docs", index_dir=work / "index", embedding_model=args.model
+        )
+        report = sync(settings.index)
+        assistant = Assistant.from_settings(settings)
+        lines = measure(assistant, report.chunks, args)
+        assistant.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    lines += ["", f"Run time: {time.perf_counter() - started:.0f}s."]
+    publish(lines, args.out)
+
+
+def measure(assistant: Assistant, chunks: int, args: argparse.Namespace) -> list[str]:
+    import torch
+
+    questions = read_jsonl(DATA / "seed_questions.jsonl")
+    unanswerable = read_jsonl(DATA / "seed_unanswerable.jsonl")
+    conversations = [Conversation(**c) for c in read_jsonl(DATA / "seed_conversations.jsonl")]
+    lines = [
+        *machine_lines(args.model),
+        "",
+        f"Index: the 5 seed articles, {chunks} chunks. Mode: {assistant.mode}. "
+        f"Torch threads: {torch.get_num_threads()}.",
+        "",
+        "### Questions with an answer in the articles",
+        "",
+        "| language | questions | cited the right article | answer words in the quote | abstained |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for language in ("ar", "en"):
+        items = [q for q in questions if q["language"] == language]
+        answers = [assistant.ask(q["question"]) for q in items]
+        ok = sum(cited(a, q["sources"]) for a, q in zip(answers, items, strict=True))
+        words = sum(contains(a, q["answers"]) for a, q in zip(answers, items, strict=True))
+        lines.append(
+            f"| {language} | {len(items)} | {ok} ({ok / len(items):.0%}) | {words} ({words / len(items):.0%}) "
+            f"| {sum(a.abstained for a in answers)} |"
+        )
+        misses = [q["question"] for a, q in zip(answers, items, strict=True) if not cited(a, q["sources"])]
+        if misses:
+            lines.append(f"| | | missed: {'; '.join(misses)} | | |")
+    lines += [
+        "",
+        "### Questions the articles cannot answer",
+        "",
+        "| kind | language | questions | abstained |",
+        "|---|---|---:|---:|",
+    ]
+    for kind in ("off-topic", "near-miss"):
+        for language in ("ar", "en"):
+            items = [u for u in unanswerable if u["kind"] == kind and u["language"] == language]
+            abstained = sum(assistant.ask(u["question"]).abstained for u in items)
+            lines.append(f"| {kind} | {language} | {len(items)} | {abstained} ({abstained / len(items):.0%}) |")
+    lines += [
+        "",
+        "### Conversations (the last turn: right article, in the language of that turn)",
+        "",
+        "| kind | language of the turns | conversations | the rule | never join | always join |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    results = conversation_rows(assistant, conversations)
+    names = list(results)
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, c in enumerate(conversations):
+        groups.setdefault((c.kind, c.pattern), []).append(i)
+        groups.setdefault((c.kind, "all"), []).append(i)
+    for (kind, pattern), indexes in sorted(
+        groups.items(), key=lambda item: (item[0][0], item[0][1] == "all", item[0][1])
+    ):
+        cells = [f"{sum(results[n][i] for i in indexes)}/{len(indexes)}" for n in names]
+        label = f"**{kind}, all**" if pattern == "all" else kind
+        lines.append(f"| {label} | {pattern} | {len(indexes)} | " + " | ".join(cells) + " |")
+    failed = [c.id for i, c in enumerate(conversations) if not results[names[0]][i]]
+    lines += ["", f"Failed under the rule: {', '.join(failed) or 'none'}."]
+    lines += latency_lines(assistant, [q["question"] for q in questions])
+    return lines
+
+
+def latency_lines(assistant: Assistant, questions: Sequence[str]) -> list[str]:
+    for question in questions[:5]:
+        assistant.ask(question)
+    times: dict[str, list[float]] = {"ar": [], "en": []}
+    load_before = os.getloadavg()
+    for question in questions:
+        t0 = time.perf_counter()
+        assistant.ask(question)
+        times[detect_language(question)].append((time.perf_counter() - t0) * 1000)
+    load_after = os.getloadavg()
+    lines = [
+        "",
+        "### Latency of `Assistant.ask` (query encoding included)",
+        "",
+        "| language | questions | p50 ms | p95 ms | max ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for language, values in times.items():
+        p50, p95 = np.percentile(values, [50, 95])
+        lines.append(f"| {language} | {len(values)} | {p50:.0f} | {p95:.0f} | {max(values):.0f} |")
+    lines += [
+        "",
+        f"Load average before / after: {', '.join(f'{x:.2f}' for x in load_before)} / "
+        f"{', '.join(f'{x:.2f}' for x in load_after)} on {os.cpu_count()} cores.",
+    ]
+    return lines
+
+
+if __name__ == "__main__":
+    main()
