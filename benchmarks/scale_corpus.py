@@ -8,7 +8,6 @@ range of the corpus of any size comes out the same.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -49,10 +48,11 @@ class Vocabulary:
 @cache
 def vocabulary() -> Vocabulary:
     """The observed word distribution (ARCD + XQuAD-ar contexts + seeds), most frequent first."""
+    from assistant.evaluation import read_squad
+
     texts: list[str] = []
     for path in CORPUS_FILES:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        texts.extend(p["context"] for article in data["data"] for p in article["paragraphs"])
+        texts.extend(read_squad(path).paragraphs)  # unique paragraphs, as `assistant eval` reads them
     texts = list(dict.fromkeys(texts))
     texts.extend(p.read_text(encoding="utf-8") for p in sorted(SEEDS_DIR.glob("*.txt")))
     counts = Counter(token for text in texts for token in text.split())
