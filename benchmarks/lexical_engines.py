@@ -17,10 +17,10 @@ an update that added the last 10% of the paragraphs as a second segment. Scale: 
 many added), open the result in a fresh process, the first question, 200 timed questions (top 30),
 resident memory, disk.
 
-Command (from the repository root; the 1M point needs about an hour and 6 GB on 2 cores, run it under
-`flock /tmp/heavy.lock` on a shared machine):
+Command (from the repository root; about 15 minutes on 2 cores at 100k chunks, an hour more with 1000000 in
+--sizes; run it under `flock /tmp/heavy.lock` on a shared machine):
 
-    python benchmarks/lexical_engines.py --sizes 100000,1000000 --out docs/lexical.md
+    python benchmarks/lexical_engines.py --sizes 100000 --out docs/lexical.md
 
 --out replaces the part of the file between the engines markers.
 """
@@ -85,8 +85,9 @@ class Tantivy:
 
     name = "tantivy"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, params: Any = None) -> None:
         self.root = root
+        self.params = params
         self.generation = 0
         self.record: Any = None
         self.index: Any = None
@@ -111,7 +112,10 @@ class Tantivy:
 
         self.record = read_record(self.root, (self.root / "LIVE").read_text())
         assert not check_generation(self.root, self.record)
-        self.index = TantivyLexicalIndex.open(self.root, self.record)
+        if self.params is None:
+            self.index = TantivyLexicalIndex.open(self.root, self.record)
+        else:
+            self.index = TantivyLexicalIndex.open(self.root, self.record, self.params)
 
     def search(self, query: str, k: int) -> list[str]:
         return [hit.chunk_id for hit in self.index.search(query, k)]
@@ -308,6 +312,34 @@ def quality(workdir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+CANDIDATE_GRID = ((10, 2), (10, 4), (30, 2), (30, 3), (30, 4), (30, 8), (100, 16), (100_000, 100_000))
+"""(candidates per query, rarest 3-grams that choose them) tried; the last scores every chunk of both sets."""
+
+
+def candidate_depth(workdir: Path) -> list[dict[str, Any]]:
+    """MRR@10 of the tantivy engine as its candidate depth and rare 3-grams vary (the default is 30, 4)."""
+    from ingest.lexical import LexicalParams
+
+    rows = []
+    for name, path in DATASETS.items():
+        eval_set = load_eval_set(path)
+        documents = [
+            LexicalDocument(paragraph_file(i), paragraph_file(i), encode_terms(analyze_fields(text)))
+            for i, text in enumerate(eval_set.paragraphs)
+        ]
+        items = [item for item in eval_set.items if item.relevant]
+        root = Path(tempfile.mkdtemp(dir=workdir))
+        Tantivy(root).build(documents)
+        for candidates, rare in CANDIDATE_GRID:
+            engine = Tantivy(root, LexicalParams(candidates=candidates, rare_grams=rare))
+            engine.open()
+            ranked = [engine.search(item.question, 10) for item in items]
+            metrics = rank_metrics(ranked, [item.relevant or () for item in items])
+            rows.append({"dataset": name, "candidates": candidates, "rare_grams": rare, **metrics})
+        shutil.rmtree(root, ignore_errors=True)
+    return rows
+
+
 # ---------------------------------------------------------------------------------------------------
 # Scale (each engine and N in its own process)
 # ---------------------------------------------------------------------------------------------------
@@ -448,6 +480,20 @@ def render(results: dict[str, Any]) -> list[str]:
         )
     out += [
         "",
+        "The tantivy engine's candidates (per query, from the words and from the rarest 3-grams) against scoring "
+        "every chunk (the last row):",
+        "",
+        "| dataset | candidates | rarest 3-grams | R@1 | R@10 | MRR@10 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in results.get("candidate_depth", []):
+        every = row["candidates"] >= 100_000
+        out.append(
+            f"| {row['dataset']} | {'all' if every else row['candidates']} | {'all' if every else row['rare_grams']} "
+            f"| {row['recall_at_1']:.3f} | {row['recall_at_10']:.3f} | **{row['mrr_at_10']:.4f}** |"
+        )
+    out += [
+        "",
         "Scale (synthetic chunks of `benchmarks/scale_corpus.py`; build in one process, then a change of 1% removed "
         "and 1% added applied; open and questions, top 30, in a fresh process; RSS in MB: total / anonymous / "
         "mapped files):",
@@ -517,6 +563,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "numpy": version("numpy"),
         },
         "quality": quality(workdir),
+        "candidate_depth": candidate_depth(workdir),
         "scale": {},
     }
     engines = [e for e in options.engines.split(",") if e]
