@@ -43,12 +43,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from reporting import publish
-from scale_corpus import BLOCK, chunk_layout, chunk_texts, questions
-from scale_stages import analyze_all, load1, memory, percentiles, tree_bytes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT))  # this worktree's packages, before the helpers below import them
+
+from reporting import publish  # noqa: E402
+from scale_corpus import BLOCK, chunk_layout, chunk_texts, questions  # noqa: E402
+from scale_stages import analyze_all, load1, memory, percentiles, tree_bytes  # noqa: E402
 
 from assistant.evaluation import load_eval_set, paragraph_file, rank_metrics  # noqa: E402
 from ingest.lexical import FIELDS, LexicalChange, LexicalDocument, analyze_fields, encode_terms  # noqa: E402

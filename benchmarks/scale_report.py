@@ -34,16 +34,25 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         c = sync["changed"]
         add(
             "a sync that changes 1% of chunks at 1M costs <= 10 s of project work, embedding excluded",
-            f"{c['project_seconds']:.1f} s ({c['seconds']:.1f} s in all, {c['embedding_seconds']:.1f} s encoding, "
-            f"{c['model_load_seconds']:.1f} s loading the model; load {c['load']:.1f})",
+            f"{c['project_seconds']:.1f} s{_cpu(c, 'project_cpu_seconds')} ({c['seconds']:.1f} s in all, "
+            f"{c['embedding_seconds']:.1f} s encoding, {c['model_load_seconds']:.1f} s loading the model; "
+            f"load {c['load']:.1f})",
             c["project_seconds"] <= 10,
         )
     else:
         add("a sync that changes 1% of chunks at 1M costs <= 10 s of project work, embedding excluded", None, None)
     if ok(ours):
-        add("open <= 2 s at 1M", f"{ours['open_seconds']:.2f} s", ours["open_seconds"] <= 2)
         add(
-            "first question <= 1 s after open at 1M", f"{ours['first_query_ms']:.0f} ms", ours["first_query_ms"] <= 1000
+            "open <= 2 s at 1M",
+            f"{ours['open_seconds']:.2f} s{_cpu(ours, 'open_cpu_seconds')}",
+            ours["open_seconds"] <= 2,
+        )
+        first = ours["first_query_ms"]
+        cpu = ours.get("first_query_cpu_ms")
+        add(
+            "first question <= 1 s after open at 1M",
+            f"{first:.0f} ms" + ("" if cpu is None else f" (CPU {cpu:.0f} ms)") + f"; load {ours['load'][0]:.1f}",
+            first <= 1000,
         )
         rss = ours["rss_after"]
         add(
@@ -67,7 +76,8 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         best = min(noop["noop_1"]["seconds"], noop["noop_2"]["seconds"])
         add(
             "no-op sync of 10,000 files <= 0.6 s",
-            f"{noop['noop_2']['seconds']:.2f} s (the first after the build: {noop['noop_1']['seconds']:.2f} s)",
+            f"{noop['noop_2']['seconds']:.2f} s{_cpu(noop['noop_2'], 'cpu_seconds')} (the first after the build: "
+            f"{noop['noop_1']['seconds']:.2f} s; load {noop['noop_2']['load']:.1f})",
             best <= 0.6 and noop["noop_2"]["seconds"] <= 0.6,
         )
     else:
@@ -169,11 +179,14 @@ def render(results: dict[str, Any]) -> str:
         "### Opening, first question, memory",
         "",
         "`open` is `Retriever.open` in a fresh process (manifest, lexical generation checked and memory-mapped, "
-        "Chroma's files checked); the imports before it are shown apart. `first question` includes Chroma loading its "
-        "HNSW graph. RSS in MB (10^6 bytes): total / anonymous / mapped files, after the timed questions.",
+        "Chroma's files checked). The imports before it (the project's modules, chromadb and tantivy: what a serving "
+        "process loads once, not per open) are shown apart, and `start to answer` is the whole of it: process start "
+        "to the first answer. `first question` includes starting Chroma's client and its loading the HNSW graph. "
+        "RSS in MB (10^6 bytes): total / anonymous / mapped files, after the timed questions.",
         "",
-        "| N | imports (s) | open (s) | first question (ms) | RSS after open | RSS after questions |",
-        "|---|---|---|---|---|---|",
+        "| N | imports (s) | open (s) | first question (ms) | start to answer (s) | RSS after open "
+        "| RSS after questions |",
+        "|---|---|---|---|---|---|---|",
     ]
     for e in sizes:
         o = e.get("ours")
@@ -181,7 +194,7 @@ def render(results: dict[str, Any]) -> str:
             continue
         out.append(
             f"| {e['n']:,} | {o['imports_seconds']:.2f} | {o['open_seconds']:.2f} | {o['first_query_ms']:.0f} | "
-            f"{_rss(o['rss_open'])} | {_rss(o['rss_after'])} |"
+            f"{_start_to_answer(o)} | {_rss(o['rss_open'])} | {_rss(o['rss_after'])} |"
         )
     out += [
         "",
@@ -280,3 +293,15 @@ def write_report(results: dict[str, Any], out: Path | None) -> None:
         out.write_text(out.read_text(encoding="utf-8").rstrip("\n") + f"\n\n{SECTION_TITLE}\n", encoding="utf-8")
     write_section(out, body, MARKER)
     print(f"wrote {os.path.relpath(out)}", file=sys.stderr)
+
+
+def _start_to_answer(ours: dict[str, Any]) -> str:
+    """Process start to the first answer (absent from results of runs before it was measured)."""
+    seconds = ours.get("start_to_first_answer_seconds")
+    return "-" if seconds is None else f"{seconds:.2f}"
+
+
+def _cpu(part: dict[str, Any], key: str) -> str:
+    """ " (CPU x s)": the process's CPU time, all threads, which the machine's load does not stretch."""
+    seconds = part.get(key)
+    return "" if seconds is None else f" (CPU {seconds:.2f} s)"
