@@ -22,9 +22,12 @@ from ingest.passage_vectors import sentence_spans
 MAX_SENTENCES = 3
 ABSTAIN_BELOW = 0.35
 """Best sentence coverage under which nothing relevant was found (measured: docs/abstention.md)."""
-SAME_LANGUAGE_SIMILARITY = 0.90
-"""A same-language sentence below ABSTAIN_BELOW is still an answer at this similarity (docs/abstention.md)."""
-CROSS_LANGUAGE_SIMILARITY = 0.82
+SAME_LANGUAGE_SIMILARITY = 1.01
+"""A same-language sentence below ABSTAIN_BELOW is still an answer at this similarity (docs/abstention.md;
+above 1: never)."""
+SAME_LANGUAGE_FLOOR = 0.0
+"""A same-language sentence needs at least this similarity, whatever its coverage (when similarities exist)."""
+CROSS_LANGUAGE_SIMILARITY = 0.78
 """Across languages, where words cannot match, the similarity a sentence needs to be an answer."""
 NEAR_DUPLICATE = 0.7
 KEEP_RELATIVE = 0.6
@@ -108,12 +111,14 @@ def _similarities(
 
 def is_relevant(best: ScoredSentence, question_language: Language, passage_language: Language) -> bool:
     """Whether the best sentence is good enough to answer rather than abstain."""
-    if best.coverage >= ABSTAIN_BELOW:
-        return True
-    if best.similarity is None:
-        return False
-    same = question_language == passage_language
-    return best.similarity >= (SAME_LANGUAGE_SIMILARITY if same else CROSS_LANGUAGE_SIMILARITY)
+    similarity = best.similarity
+    if question_language != passage_language:
+        return best.coverage >= ABSTAIN_BELOW or (similarity is not None and similarity >= CROSS_LANGUAGE_SIMILARITY)
+    if similarity is None:
+        return best.coverage >= ABSTAIN_BELOW
+    return similarity >= SAME_LANGUAGE_FLOOR and (
+        best.coverage >= ABSTAIN_BELOW or similarity >= SAME_LANGUAGE_SIMILARITY
+    )
 
 
 def extract_answer(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from assistant.llm import LLMUnavailableError, invoke_text
@@ -71,42 +72,61 @@ def follow_up_cue(question: str) -> Cue:
     return "none"
 
 
-def join(previous: str, question: str) -> str:
-    """The follow-up with the earlier standalone question after it (its oldest words dropped past the limit)."""
+@dataclass(frozen=True, slots=True)
+class Standalone:
+    """A question as retrieval sees it: the question asked, and the earlier question(s) it continues."""
+
+    question: str
+    context: str = ""
+    """The previous standalone question when this one is a follow-up (empty when it stands alone)."""
+
+    @property
+    def text(self) -> str:
+        """The question with its context after it (what is shown as the standalone question)."""
+        return f"{self.question} {self.context}".strip()
+
+
+def join(previous: Standalone, question: str) -> Standalone:
+    """The follow-up `question` of `previous` (the oldest words of a long chain dropped past the limit)."""
+    earlier = previous.text
     room = max(MAX_STANDALONE_CHARS - len(question) - 1, 0)
-    context = previous if len(previous) <= room else previous[len(previous) - room :].split(" ", 1)[-1]
-    return f"{question} {context}".strip()
+    context = earlier if len(earlier) <= room else earlier[len(earlier) - room :].split(" ", 1)[-1]
+    return Standalone(question, context)
 
 
 def rule_standalone(
     question: str, history: History | None, answerable_alone: Callable[[str], bool], mode: FollowUps = "auto"
-) -> str:
+) -> Standalone:
     """Without an LLM: the standalone form of `question`, rebuilding the earlier turns' standalone forms first.
 
     `answerable_alone(q)` tells whether q, asked on its own, finds something to answer from.
     """
     previous = user_turns(history)[-MAX_CHAIN:]
     if not previous or mode == "off":
-        return question
-    standalone = previous[0]
+        return Standalone(question)
+    standalone = Standalone(previous[0])
     for turn in previous[1:]:
         standalone = _resolve(turn, standalone, answerable_alone, mode)
     return _resolve(question, standalone, answerable_alone, mode)
 
 
-def _resolve(question: str, previous: str, answerable_alone: Callable[[str], bool], mode: FollowUps) -> str:
+def _resolve(
+    question: str, previous: Standalone, answerable_alone: Callable[[str], bool], mode: FollowUps
+) -> Standalone:
     cue = follow_up_cue(question)
     if mode == "always" or cue == "strong" or (cue == "weak" and not answerable_alone(question)):
         return join(previous, question)
-    return question
+    return Standalone(question)
 
 
-def llm_rewrite(model: Any, question: str, history: History | None, timeout: float, fallback: Callable[[], str]) -> str:
+def llm_rewrite(
+    model: Any, question: str, history: History | None, timeout: float, fallback: Callable[[], Standalone]
+) -> Standalone:
     """With an LLM: rewrite into a standalone question (`fallback()` on any failure)."""
     from langchain_core.messages import HumanMessage
 
     if not user_turns(history):
-        return question
+        return Standalone(question)
     conversation = _conversation(history)
     language = detect_language(question)
     text = prompt("rewrite", language).format(history=conversation, question=question)
@@ -117,7 +137,7 @@ def llm_rewrite(model: Any, question: str, history: History | None, timeout: flo
     candidate = rewritten[0].strip() if rewritten else ""
     if not candidate or len(candidate) > 4 * len(question) + 200:
         return fallback()
-    return candidate
+    return Standalone(candidate)
 
 
 def _conversation(history: History | None) -> str:

@@ -19,8 +19,16 @@ from assistant.records import Passage
 from assistant.reranking import Reranker
 from assistant.settings import AssistantSettings
 from ingest.analysis import detect_language
-from ingest.embedding import Embedder, EmbeddingUnavailableError, ModelMismatchError, check_model, resolve_model
+from ingest.embedding import (
+    Embedder,
+    EmbeddingUnavailableError,
+    ModelMismatchError,
+    check_model,
+    query_with_terms,
+    resolve_model,
+)
 from ingest.factories import load_embedder
+from ingest.latent_terms import SparseTerms
 from ingest.reader import (
     DenseUnavailableError,
     IndexMissingError,
@@ -44,6 +52,9 @@ __all__ = [
     "index_exists",
     "ingest_pending",
 ]
+
+CONTEXT_WEIGHT = 0.5
+"""Weight of the earlier question's vector and latent terms in a follow-up's query (docs/answers.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,25 +161,38 @@ class Retriever:
         with self.reader.snapshot() as snapshot:
             return {hit.chunk_id: hit.similarity for hit in snapshot.dense_search(query, k, sources)}
 
-    def dense_evidence(self, query: np.ndarray, candidates: Sequence[str]) -> dict[str, DenseEvidence]:
-        """Chunk and sentence similarities of `candidates` from the passage vectors the manifest keeps."""
+    def dense_evidence(
+        self, query: np.ndarray, candidates: Sequence[str], query_terms: SparseTerms | None = None
+    ) -> dict[str, DenseEvidence]:
+        """Chunk and sentence similarities (and latent-term scores) of `candidates` from the passage vectors
+        the manifest keeps."""
         with self.reader.snapshot() as snapshot:
-            return self._dense_evidence(snapshot, query, candidates)
+            return self._dense_evidence(snapshot, query, candidates, query_terms)
 
     def chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
         """Indexed chunks by id (unknown ids are left out)."""
         with self.reader.snapshot() as snapshot:
             return snapshot.chunks(ids)
 
-    def retrieve(self, question: str, k: int | None = None, sources: Sequence[str] | None = None) -> Retrieval:
-        """The `k` best passages for `question`, optionally only from `sources`."""
+    def retrieve(
+        self, question: str, k: int | None = None, sources: Sequence[str] | None = None, *, context: str = ""
+    ) -> Retrieval:
+        """The `k` best passages for `question`, optionally only from `sources`.
+
+        `context` is an earlier question that this one follows up: its words join the lexical query and
+        its vector joins the question's (at CONTEXT_WEIGHT), so the topic carries while the question's own
+        words and meaning decide which passage answers it.
+        """
         k = k or self.settings.k
-        query = self.embedder.embed_query(question) if self.dense and self.embedder is not None else None
+        query: np.ndarray | None = None
+        query_terms: SparseTerms | None = None
+        if self.dense and self.embedder is not None:
+            query, query_terms = self._query(question, context)
         with self.reader.snapshot() as snapshot:
             self._follow(snapshot)
             notes = list(self.notes)
             notes.extend(Note(NoteKind.LEXICAL_UNAVAILABLE, p.detail) for p in snapshot.problems if p.part == "lexical")
-            found = snapshot.lexical_search(question, self.settings.lexical_depth, sources)
+            found = snapshot.lexical_search(f"{question} {context}".strip(), self.settings.lexical_depth, sources)
             lexical_hits = {hit.chunk_id: hit.score for hit in found}
             dense_hits: dict[str, float] = {}
             dense = query is not None and self.dense
@@ -182,7 +206,7 @@ class Retriever:
                     where = strip_userinfo(self.settings.index.chroma_url) or str(self.index_dir)
                     notes.append(Note(NoteKind.DENSE_UNAVAILABLE, str(error), (("where", where),)))
             candidates = list(dict.fromkeys([*lexical_hits, *dense_hits]))  # lexical first: ties keep this order
-            evidence = self._dense_evidence(snapshot, query, candidates) if query is not None else {}
+            evidence = self._dense_evidence(snapshot, query, candidates, query_terms) if query is not None else {}
             fused = self._fuse(question, candidates, lexical_hits, dense_hits, evidence)
             depth = max(k, self.settings.k * 4) if self.reranker is not None else k
             selected = [cid for cid, _ in fused[:depth]]
@@ -200,10 +224,27 @@ class Retriever:
             passages = self.reranker.rerank(question, passages)
         return Retrieval(tuple(passages[:k]), dense, tuple(notes))
 
+    def _query(self, question: str, context: str) -> tuple[np.ndarray, SparseTerms | None]:
+        """The question's vector and latent terms, the earlier question's added at CONTEXT_WEIGHT."""
+        assert self.embedder is not None
+        vector, terms = query_with_terms(self.embedder, question)
+        if not context:
+            return vector, terms
+        earlier, earlier_terms = query_with_terms(self.embedder, context)
+        mixed = vector + CONTEXT_WEIGHT * earlier
+        mixed = mixed / max(float(np.linalg.norm(mixed)), 1e-12)
+        if terms is None or earlier_terms is None:
+            return mixed.astype(np.float32), terms
+        return mixed.astype(np.float32), terms.plus(earlier_terms, CONTEXT_WEIGHT)
+
     def _dense_evidence(
-        self, snapshot: Snapshot, query: np.ndarray, candidates: Sequence[str]
+        self,
+        snapshot: Snapshot,
+        query: np.ndarray,
+        candidates: Sequence[str],
+        query_terms: SparseTerms | None = None,
     ) -> dict[str, DenseEvidence]:
-        return dense_evidence(query, snapshot.passage_vectors(candidates), self.settings.sentence_weight)
+        return dense_evidence(query, snapshot.passage_vectors(candidates), self.settings.sentence_weight, query_terms)
 
     def _fuse(
         self,
@@ -224,7 +265,8 @@ class Retriever:
             else self.settings.cross_lexical_weight
             for c in candidates
         }
-        return fuse_scores(candidates, lexical_hits, dense_scores, weights)
+        terms = {c: e.terms for c, e in evidence.items() if e.terms is not None}
+        return fuse_scores(candidates, lexical_hits, dense_scores, weights, terms, self.settings.terms_weight)
 
     def _follow(self, snapshot: Snapshot) -> None:
         """Re-check the model when the snapshot moved to a generation another ingest wrote."""

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
 
 from assistant.extractive import abstain, extract_answer
-from assistant.followup import FollowUps, History, llm_rewrite, rule_standalone
+from assistant.followup import FollowUps, History, Standalone, llm_rewrite, rule_standalone
 from assistant.generation import generate_answer
 from assistant.llm import LLMUnavailableError
 from assistant.notes import render_notes
@@ -102,20 +102,20 @@ class Assistant:
             yield Answer(phrase("empty_question", language), language, True, self.mode, (), "", "")
             return
         model = self.chat_model if use_llm else None
-        retrievals: dict[str, Retrieval] = {}
+        retrievals: dict[Standalone, Retrieval] = {}
 
-        def retrieve(text: str) -> Retrieval:
-            if text not in retrievals:
-                retrievals[text] = self.retriever.retrieve(text, k, sources)
-            return retrievals[text]
+        def retrieve(asked: Standalone) -> Retrieval:
+            if asked not in retrievals:
+                retrievals[asked] = self.retriever.retrieve(asked.question, k, sources, context=asked.context)
+            return retrievals[asked]
 
         def answerable_alone(text: str) -> bool:
-            found = retrieve(text)
-            passages = found.passages
+            passages = retrieve(Standalone(text)).passages
             return bool(passages) and not extract_answer(text, passages, embedder=self.retriever.embedder).abstained
 
-        standalone = self._standalone(question, history, model, answerable_alone)
-        retrieval = retrieve(standalone)
+        asked = self._standalone(question, history, model, answerable_alone)
+        retrieval = retrieve(asked)
+        standalone = asked.text
         note = render_notes(retrieval.notes, language)
         if not retrieval.passages:
             yield abstain(language, self._mode(model), note, standalone)
@@ -174,11 +174,11 @@ class Assistant:
 
     def _standalone(
         self, question: str, history: History | None, model: Any | None, answerable_alone: Callable[[str], bool]
-    ) -> str:
+    ) -> Standalone:
         if not history:
-            return question
+            return Standalone(question)
 
-        def by_rule() -> str:
+        def by_rule() -> Standalone:
             return rule_standalone(question, history, answerable_alone, cast(FollowUps, self.settings.follow_ups))
 
         if model is not None:

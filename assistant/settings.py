@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from assistant.followup import FOLLOW_UPS
-from assistant.fusion import CROSS_LEXICAL_WEIGHT, LEXICAL_WEIGHT, SENTENCE_WEIGHT
+from assistant.fusion import CROSS_LEXICAL_WEIGHT, LEXICAL_WEIGHT, SENTENCE_WEIGHT, TERMS_WEIGHT
 from ingest.declarations import (
     Declared,
     SettingError,
@@ -62,6 +62,13 @@ class AssistantSettings:
         minimum=0,
         maximum=1,
         help="share of a passage's best sentence in its dense score (the rest is the whole passage's)",
+    )
+    terms_weight: float = setting(
+        TERMS_WEIGHT,
+        env="ASSISTANT_TERMS_WEIGHT",
+        minimum=0,
+        maximum=1,
+        help="share of the latent terms (the bundled model's sparse head) in the meaning side of the fusion",
     )
     follow_ups: str = setting(
         "auto",

@@ -2,10 +2,11 @@
 
 The extractive answerer (assistant/extractive.py) answers with the best sentences of the retrieved
 passages, or abstains when the top-scored sentence is not close enough to the question:
-  same language   abstain unless its coverage (share of the question's words and character 3-grams
-                  found in it) reaches ABSTAIN_BELOW, or its similarity reaches SAME_LANGUAGE_SIMILARITY
-  across languages (an English question over Arabic text: words cannot match) abstain unless its
-                  similarity to the question reaches CROSS_LANGUAGE_SIMILARITY
+  same language   answer when its similarity to the question reaches SAME_LANGUAGE_FLOOR and either
+                  its coverage (share of the question's words and character 3-grams found in it)
+                  reaches ABSTAIN_BELOW or its similarity reaches SAME_LANGUAGE_SIMILARITY
+  across languages (an English question over Arabic text: words cannot match) answer when the
+                  coverage reaches ABSTAIN_BELOW or the similarity reaches CROSS_LANGUAGE_SIMILARITY
 The similarities come from the passage vectors of the bundled multilingual-e5-small.
 
 Calibration pools (SQuAD-format Wikipedia sets, one .txt per unique paragraph, indexed by sync()):
@@ -117,9 +118,9 @@ def measure(name: str, answerable: bool, items: Sequence[Item], retriever: Retri
     )
 
 
-def answered(pool: Pool, coverage: float, same: float, cross: float) -> np.ndarray:
+def answered(pool: Pool, coverage: float, same: float, cross: float, floor: float = 0.0) -> np.ndarray:
     """What the answerer's rule keeps (does not abstain on) at these thresholds."""
-    same_language = (pool.coverage >= coverage) | (pool.similarity >= same)
+    same_language = (pool.similarity >= floor) & ((pool.coverage >= coverage) | (pool.similarity >= same))
     across = (pool.coverage >= coverage) | (pool.similarity >= cross)
     return np.where(pool.cross, across, same_language)
 
@@ -132,10 +133,10 @@ class Outcome:
     kept: dict[str, float]
 
 
-def outcome(pools: Sequence[Pool], coverage: float, same: float, cross: float) -> Outcome:
-    kept = {p.name: float(np.mean(answered(p, coverage, same, cross))) for p in pools if p.answerable}
-    abstained_bad = sum(int(np.sum(~answered(p, coverage, same, cross))) for p in pools if not p.answerable)
-    abstained_good = sum(int(np.sum(~answered(p, coverage, same, cross))) for p in pools if p.answerable)
+def outcome(pools: Sequence[Pool], coverage: float, same: float, cross: float, floor: float = 0.0) -> Outcome:
+    kept = {p.name: float(np.mean(answered(p, coverage, same, cross, floor))) for p in pools if p.answerable}
+    abstained_bad = sum(int(np.sum(~answered(p, coverage, same, cross, floor))) for p in pools if not p.answerable)
+    abstained_good = sum(int(np.sum(~answered(p, coverage, same, cross, floor))) for p in pools if p.answerable)
     unanswerable = sum(len(p.coverage) for p in pools if not p.answerable)
     precision = abstained_bad / (abstained_bad + abstained_good) if abstained_bad + abstained_good else 0.0
     recall = abstained_bad / unanswerable if unanswerable else 0.0
@@ -143,7 +144,9 @@ def outcome(pools: Sequence[Pool], coverage: float, same: float, cross: float) -
     return Outcome(precision, recall, f1, kept)
 
 
-def choose(pools: Sequence[Pool], grid: Sequence[tuple[float, float, float]]) -> tuple[float, float, float] | None:
+def choose(
+    pools: Sequence[Pool], grid: Sequence[tuple[float, float, float, float]]
+) -> tuple[float, float, float, float] | None:
     allowed = [t for t in grid if min(outcome(pools, *t).kept.values()) >= MIN_KEPT]
     if not allowed:
         return None
@@ -216,15 +219,29 @@ def main() -> None:
     started = time.perf_counter()
     calibration = squad_pools(args)
     seeds = seed_pools(args)
-    current = (extractive.ABSTAIN_BELOW, extractive.SAME_LANGUAGE_SIMILARITY, extractive.CROSS_LANGUAGE_SIMILARITY)
+    current = (
+        extractive.ABSTAIN_BELOW,
+        extractive.SAME_LANGUAGE_SIMILARITY,
+        extractive.CROSS_LANGUAGE_SIMILARITY,
+        extractive.SAME_LANGUAGE_FLOOR,
+    )
     arabic = [p for p in calibration if p.language == "ar"]
     english = [p for p in calibration if p.language == "en"]
-    arabic_grid = [(c, s, NEVER) for c, s in itertools.product(COVERAGES, (*SIMILARITIES, NEVER))]
+    floors = (0.0, *SIMILARITIES)
+    arabic_grid = [
+        (c, s, NEVER, f) for c, s, f in itertools.product(COVERAGES, (*SIMILARITIES, NEVER), floors) if f < s
+    ]
     chosen_ar = choose(arabic, arabic_grid)
     coverage = chosen_ar[0] if chosen_ar else current[0]
-    english_grid = [(coverage, NEVER, s) for s in SIMILARITIES]
+    english_grid = [(coverage, NEVER, s, 0.0) for s in SIMILARITIES]
     chosen_en = choose(english, english_grid)
-    chosen = (coverage, chosen_ar[1] if chosen_ar else NEVER, chosen_en[2] if chosen_en else NEVER)
+    chosen = (
+        coverage,
+        chosen_ar[1] if chosen_ar else NEVER,
+        chosen_en[2] if chosen_en else NEVER,
+        chosen_ar[3] if chosen_ar else 0.0,
+    )
+    shown_ar = [(c, s, NEVER, f) for c in COVERAGES for s in (0.88, 0.92, NEVER) for f in (0.0, chosen[3]) if f < s]
     lines = [
         *machine_lines(args.model),
         "",
@@ -232,9 +249,10 @@ def main() -> None:
         "",
         "### Arabic questions (same language as the passages): coverage and similarity thresholds",
         "",
-        *grid_table(arabic, [(c, s, NEVER) for c in COVERAGES for s in (0.88, 0.90, 0.92, NEVER)]),
+        *grid_table(arabic, list(dict.fromkeys(shown_ar))),
         "",
-        f"Chosen by the rule: ABSTAIN_BELOW {coverage}, SAME_LANGUAGE_SIMILARITY {_shown(chosen[1])}.",
+        f"Chosen by the rule (searched over every combination; the table shows a slice): ABSTAIN_BELOW "
+        f"{coverage}, SAME_LANGUAGE_SIMILARITY {_shown(chosen[1])}, SAME_LANGUAGE_FLOOR {chosen[3]:.2f}.",
         "",
         "### English questions over Arabic passages: similarity threshold",
         "",
@@ -259,7 +277,8 @@ def main() -> None:
     lines += [
         "",
         f"Current constants in assistant/extractive.py: ABSTAIN_BELOW {current[0]}, SAME_LANGUAGE_SIMILARITY "
-        f"{_shown(current[1])}, CROSS_LANGUAGE_SIMILARITY {_shown(current[2])}.",
+        f"{_shown(current[1])}, CROSS_LANGUAGE_SIMILARITY {_shown(current[2])}, SAME_LANGUAGE_FLOOR "
+        f"{current[3]:.2f}.",
         "",
         "### Distributions of the top-scored sentence",
         "",
@@ -272,16 +291,17 @@ def main() -> None:
     publish(lines, args.out)
 
 
-def grid_table(pools: Sequence[Pool], grid: Sequence[tuple[float, float, float]]) -> list[str]:
+def grid_table(pools: Sequence[Pool], grid: Sequence[tuple[float, float, float, float]]) -> list[str]:
     answerable = [p.name for p in pools if p.answerable]
     lines = [
-        "| coverage | same-language similarity | cross-language similarity | abstain precision | abstain recall "
-        "| F1 | " + " | ".join(f"kept ({name})" for name in answerable) + " |",
-        "|---:|---:|---:|---:|---:|---:|" + "---:|" * len(answerable),
+        "| coverage | same-language similarity | cross-language similarity | same-language floor | abstain precision "
+        "| abstain recall | F1 | " + " | ".join(f"kept ({name})" for name in answerable) + " |",
+        "|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(answerable),
     ]
     for thresholds in grid:
         o = outcome(pools, *thresholds)
-        cells = [_shown(t) for t in thresholds] + [f"{o.precision:.3f}", f"{o.recall:.3f}", f"{o.f1:.3f}"]
+        cells = [_shown(t) for t in thresholds[:3]] + [f"{thresholds[3]:.2f}"]
+        cells += [f"{o.precision:.3f}", f"{o.recall:.3f}", f"{o.f1:.3f}"]
         cells += [f"{o.kept[name]:.3f}" for name in answerable]
         lines.append("| " + " | ".join(cells) + " |")
     return lines

@@ -7,7 +7,7 @@
    preset's BERT shape) with RANDOM weights and a local WordPiece tokenizer trained on the corpus, because
    no weights can be downloaded here: the timings are about speed only, and token counts (so chunk counts
    and sequence lengths) differ from the real model's. Each run builds a fresh index with
-   `ingest.indexing.sync()` (load, clean, chunk, embed, Chroma, lexical index, manifest) given a
+   `ingest.sync.sync()` (load, clean, chunk, embed, Chroma, lexical index, manifest) given a
    pre-loaded embedder, then encodes exactly the chunk texts of that index with bare
    `SentenceTransformer.encode_document(texts, batch_size=32, normalize_embeddings=True)`.
    Model loading is timed separately. Overhead = (ingest - encode) / encode. Each run waits for a

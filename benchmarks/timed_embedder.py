@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ingest.embedding import Embedder
+from ingest.embedding import Embedder, embed_with_terms
+from ingest.latent_terms import SparseTerms
 
 
 class TimedEmbedder:
@@ -33,6 +34,17 @@ class TimedEmbedder:
         started, cpu = time.perf_counter(), time.process_time()
         try:
             return self.inner.embed_documents(texts, batch_size)
+        finally:
+            self.embed_seconds += time.perf_counter() - started
+            self.embed_cpu += time.process_time() - cpu
+
+    def embed_documents_and_terms(
+        self, texts: Sequence[str], batch_size: int = 32
+    ) -> tuple[np.ndarray, list[SparseTerms] | None]:
+        """The inner embedder's vectors and latent terms (one forward pass), timed as embedding."""
+        started, cpu = time.perf_counter(), time.process_time()
+        try:
+            return embed_with_terms(self.inner, texts, batch_size)
         finally:
             self.embed_seconds += time.perf_counter() - started
             self.embed_cpu += time.process_time() - cpu

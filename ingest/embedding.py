@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ingest import bundled_model
+from ingest.latent_terms import LatentTerms, SparseTerms
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,12 @@ class SentenceTransformerEmbedder:
         self.max_tokens = int(self._model.max_seq_length or 512)
         self._tokenizer: Any = self._model.tokenizer
         self._lock = threading.Lock()
+        self.latent = LatentTerms.load(Path(location)) if Path(location).is_dir() else None
+        """The model's sparse head (the bundled model has one), for latent terms beside the dense vector."""
+        self._prompt_tokens = {
+            name: len(self._tokenizer(prompt, add_special_tokens=False)["input_ids"])
+            for name, prompt in (preset.prompts or {}).items()
+        }
 
     @property
     def device(self) -> str:
@@ -181,6 +188,62 @@ class SentenceTransformerEmbedder:
         with self._lock, _torch_threads(QUERY_THREADS if self.device == "cpu" else 0):
             vector = self._model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)
         return np.asarray(vector, dtype=np.float32).reshape(-1)
+
+    def embed_documents_and_terms(
+        self, texts: Sequence[str], batch_size: int = 32
+    ) -> tuple[np.ndarray, list[SparseTerms] | None]:
+        """Dense vectors and, when the model has a sparse head, latent terms, from one forward pass per batch."""
+        if self.latent is None or not texts:
+            return self.embed_documents(texts, batch_size), None
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        terms: list[SparseTerms | None] = [None] * len(texts)
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            with self._lock:
+                outputs = self._model.encode_document(
+                    [texts[i] for i in batch], batch_size=batch_size, output_value=None
+                )
+                for i, output in zip(batch, outputs, strict=True):
+                    vectors[i], terms[i] = self._vector_and_terms(output, "document")
+        return vectors, [t for t in terms if t is not None]
+
+    def embed_query_and_terms(self, text: str) -> tuple[np.ndarray, SparseTerms | None]:
+        """A question's dense vector and latent terms (None without a sparse head)."""
+        if self.latent is None:
+            return self.embed_query(text), None
+        with self._lock, _torch_threads(QUERY_THREADS if self.device == "cpu" else 0):
+            outputs: Any = self._model.encode_query([text], output_value=None)
+            return self._vector_and_terms(outputs[0], "query")
+
+    def _vector_and_terms(self, output: dict[str, Any], prompt: str) -> tuple[np.ndarray, SparseTerms]:
+        assert self.latent is not None
+        vector = output["sentence_embedding"].float()
+        vector = (vector / vector.norm().clamp_min(1e-12)).numpy()
+        length = int(output["attention_mask"].sum())
+        # <s>, the prompt's own tokens ... </s>: the head reads the text's tokens only
+        states = output["token_embeddings"][1 + self._prompt_tokens.get(prompt, 0) : length - 1]
+        return vector.astype(np.float32), self.latent.encode(states)
+
+
+def embed_with_terms(
+    embedder: Embedder, texts: Sequence[str], batch_size: int = 32
+) -> tuple[np.ndarray, list[SparseTerms] | None]:
+    """`embedder`'s vectors of `texts`, with latent terms when it can make them."""
+    method = getattr(embedder, "embed_documents_and_terms", None)
+    if method is None:
+        return embedder.embed_documents(texts, batch_size=batch_size), None
+    vectors, terms = method(texts, batch_size)
+    return np.asarray(vectors, dtype=np.float32), terms
+
+
+def query_with_terms(embedder: Embedder, text: str) -> tuple[np.ndarray, SparseTerms | None]:
+    """`embedder`'s vector of a question, with its latent terms when it can make them."""
+    method = getattr(embedder, "embed_query_and_terms", None)
+    if method is None:
+        return embedder.embed_query(text), None
+    vector, terms = method(text)
+    return np.asarray(vector, dtype=np.float32), terms
 
 
 QUERY_THREADS = 1

@@ -18,10 +18,14 @@ import numpy as np
 
 from ingest.analysis import Language, detect_language, split_sentences
 from ingest.embedding import Embedder
+from ingest.latent_terms import SparseTerms
 from ingest.records import Chunk
 
-VERSION = "1"
-"""Recorded in the manifest when every chunk has its row; bump when the layout or the units change."""
+VERSION = "2"
+"""Recorded in the manifest when every chunk has its row; bump when the layout or the units change
+(2: latent terms added; older rows are read without them and rewritten by the next ingest)."""
+_MAGIC = 0xA2
+"""First byte of a version-2 row; a version-1 row starts with its language byte (0 or 1)."""
 _HEADER = struct.Struct("<BHH")  # language (0 ar, 1 en), dimension, sentence count
 _LANGUAGES: tuple[Language, ...] = ("ar", "en")
 
@@ -34,6 +38,8 @@ class PassageVectors:
     chunk: np.ndarray
     sentences: np.ndarray
     spans: tuple[tuple[int, int], ...]
+    terms: SparseTerms | None = None
+    """The chunk's latent terms, when the model makes them."""
 
     def similarities(self, query: np.ndarray) -> tuple[float, np.ndarray]:
         """Cosine of `query` with the chunk, and with each sentence."""
@@ -48,45 +54,60 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 
 def embed_passages(
-    chunks: Sequence[Chunk], chunk_vectors: np.ndarray, embedder: Embedder, batch_size: int = 32
+    chunks: Sequence[Chunk],
+    chunk_vectors: np.ndarray,
+    embedder: Embedder,
+    batch_size: int = 32,
+    terms: Sequence[SparseTerms] | None = None,
 ) -> list[PassageVectors]:
-    """Sentence vectors for `chunks` (whose own vectors are given), each distinct sentence embedded once."""
+    """Sentence vectors for `chunks` (whose own vectors, and latent terms if any, are given), each distinct
+    sentence embedded once."""
     spans = [sentence_spans(c.text) for c in chunks]
-    texts = list(
-        dict.fromkeys(c.text[s:e] for c, chunk_spans in zip(chunks, spans, strict=True) for s, e in chunk_spans)
-    )
+    pairs = zip(chunks, spans, strict=True)
+    texts = list(dict.fromkeys(chunk.text[s:e] for chunk, chunk_spans in pairs for s, e in chunk_spans))
     vectors = embedder.embed_documents(texts, batch_size=batch_size) if texts else np.zeros((0, embedder.dimension))
     row = {text: i for i, text in enumerate(texts)}
     passages = []
-    for chunk, vector, chunk_spans in zip(chunks, chunk_vectors, spans, strict=True):
+    for n, (chunk, vector, chunk_spans) in enumerate(zip(chunks, chunk_vectors, spans, strict=True)):
         indexes = [row[chunk.text[s:e]] for s, e in chunk_spans]
         sentences = vectors[indexes] if indexes else np.zeros((0, len(vector)), dtype=np.float32)
         passages.append(
-            PassageVectors(detect_language(chunk.text), np.asarray(vector, np.float32), sentences, tuple(chunk_spans))
+            PassageVectors(
+                detect_language(chunk.text),
+                np.asarray(vector, np.float32),
+                sentences,
+                tuple(chunk_spans),
+                terms[n] if terms is not None else None,
+            )
         )
     return passages
 
 
 def encode(passage: PassageVectors) -> bytes:
-    """The manifest's bytes for one chunk: header, spans, scales, int8 rows (chunk first)."""
+    """The manifest's bytes for one chunk: magic, header, spans, scales, int8 rows (chunk first), terms."""
     matrix = np.vstack([passage.chunk[None, :], passage.sentences]).astype(np.float32)
     scales = np.abs(matrix).max(axis=1) / 127.0
     scales[scales == 0] = 1.0
     quantized = np.clip(np.rint(matrix / scales[:, None]), -127, 127).astype(np.int8)
     header = _HEADER.pack(_LANGUAGES.index(passage.language), matrix.shape[1], len(passage.spans))
     spans = np.asarray(passage.spans, dtype="<i4").reshape(-1)
-    return bytes(header + spans.tobytes() + scales.astype("<f4").tobytes() + quantized.tobytes())
+    terms = passage.terms.encode() if passage.terms is not None else b""
+    body = header + spans.tobytes() + scales.astype("<f4").tobytes() + quantized.tobytes()
+    return bytes([_MAGIC]) + bytes(body) + terms
 
 
 def decode(data: bytes) -> PassageVectors:
-    """The inverse of `encode` (vectors renormalized to unit length)."""
-    language, dimension, count = _HEADER.unpack_from(data)
-    offset = _HEADER.size
+    """The inverse of `encode` (vectors renormalized to unit length); also reads version-1 rows."""
+    offset = 1 if data[0] == _MAGIC else 0
+    language, dimension, count = _HEADER.unpack_from(data, offset)
+    offset += _HEADER.size
     spans = np.frombuffer(data, dtype="<i4", count=2 * count, offset=offset).reshape(count, 2)
     offset += 8 * count
     scales = np.frombuffer(data, dtype="<f4", count=count + 1, offset=offset)
     offset += 4 * (count + 1)
     quantized = np.frombuffer(data, dtype=np.int8, count=(count + 1) * dimension, offset=offset)
+    offset += (count + 1) * dimension
     matrix = quantized.reshape(count + 1, dimension).astype(np.float32) * scales[:, None]
     matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-    return PassageVectors(_LANGUAGES[language], matrix[0], matrix[1:], tuple((int(s), int(e)) for s, e in spans))
+    terms = SparseTerms.decode(data, offset)[0] if offset < len(data) else None
+    return PassageVectors(_LANGUAGES[language], matrix[0], matrix[1:], tuple((int(s), int(e)) for s, e in spans), terms)

@@ -41,6 +41,7 @@ from ingest.embedding import (
     EmbeddingUnavailableError,
     approximate_token_count,
     check_model,
+    embed_with_terms,
     model_differs,
     resolve_model,
 )
@@ -503,7 +504,7 @@ class _Sync:
         if embedder is not None and gone and new:
             vectors = store.embeddings(gone)
             reuse = {c.text: vectors[c.id] for c in old if c.id in vectors}
-            stored_rows = self.catalog.vectors(list(gone))
+            stored_rows = self.catalog.vectors(list(gone)) if self._vectors_current else {}
             rows = {c.text: stored_rows[c.id] for c in old if c.id in stored_rows}
         store.delete(gone)
         if embedder is not None:
@@ -524,16 +525,15 @@ class _Sync:
         if reused:
             store.add([c.id for c in reused], np.stack([reuse[c.text] for c in reused]), *_payload(reused))
             lacking = [c for c in reused if c.id not in encoded]
-            if lacking:
-                encoded.update(self._passage_rows(lacking, np.stack([reuse[c.text] for c in lacking]), embedder))
+            encoded.update(self._passage_rows(lacking, embedder)[1])
         fresh = [c for c in chunks if c.text not in reuse]
         bar = _progress_bar(len(fresh), self.progress, "embedding")
         try:
             for start in range(0, len(fresh), EMBED_GROUP):
                 group = fresh[start : start + EMBED_GROUP]
-                vectors = embedder.embed_documents([c.text for c in group], batch_size=self.settings.batch_size)
+                vectors, rows_of_group = self._passage_rows(group, embedder)
                 store.add([c.id for c in group], vectors, *_payload(group))
-                encoded.update(self._passage_rows(group, vectors, embedder))
+                encoded.update(rows_of_group)
                 bar.update(len(group))
         finally:
             bar.close()
@@ -541,11 +541,14 @@ class _Sync:
         self.reused += len(reused)
         return encoded
 
-    def _passage_rows(self, chunks: Sequence[Chunk], vectors: np.ndarray, embedder: Embedder) -> dict[str, bytes]:
+    def _passage_rows(self, chunks: Sequence[Chunk], embedder: Embedder) -> tuple[np.ndarray, dict[str, bytes]]:
+        """The chunks' vectors, and their encoded passage vectors (sentences and latent terms included)."""
         if not chunks:
-            return {}
-        passages = embed_passages(chunks, vectors, embedder, self.settings.batch_size)
-        return {c.id: passage_vectors.encode(p) for c, p in zip(chunks, passages, strict=True)}
+            return np.zeros((0, embedder.dimension), dtype=np.float32), {}
+        batch = self.settings.batch_size
+        vectors, terms = embed_with_terms(embedder, [c.text for c in chunks], batch)
+        passages = embed_passages(chunks, vectors, embedder, batch, terms)
+        return vectors, {c.id: passage_vectors.encode(p) for c, p in zip(chunks, passages, strict=True)}
 
     def _reconcile_dense(self, desired: set[str]) -> bool:
         """Make Chroma hold exactly `desired`; True when the dense part is complete.
@@ -569,7 +572,8 @@ class _Sync:
         lacking = [c for c in chunks if c.id not in rows]
         embedder = self.embedder() if lacking else self._embedder
         if lacking and embedder is not None:
-            added = self._add_vectors(lacking, {}, embedder, self._rows_by_text(lacking))
+            current = self._rows_by_text(lacking) if self._vectors_current else {}
+            added = self._add_vectors(lacking, {}, embedder, current)
             if set(added) - set(self._rows):
                 self.catalog.set_vectors((i, r) for i, r in added.items() if i not in self._rows)
             self._rows.update(added)
@@ -586,21 +590,20 @@ class _Sync:
         return {c.text: stored[c.id] for c in chunks if c.id in stored}
 
     def _complete_vectors(self) -> None:
-        """Passage vectors for chunks that lack them (an index built before they were kept)."""
-        missing = self.catalog.chunks_without_vectors()
+        """Passage vectors for chunks that lack them, or for every chunk when they are of an older version."""
+        outdated = self.meta.get("vectors", "") not in ("", passage_vectors.VERSION)
+        missing = self.catalog.chunk_ids() if outdated else self.catalog.chunks_without_vectors()
         embedder = self.embedder() if missing else self._embedder
         if missing and embedder is None:
             return
         if missing and embedder is not None:
-            chunks = list(self.catalog.chunks(missing))
-            stored = self.store().embeddings(missing)
-            absent = [c for c in chunks if c.id not in stored]
-            if absent:
-                vectors = embedder.embed_documents([c.text for c in absent], batch_size=self.settings.batch_size)
-                stored.update(zip([c.id for c in absent], vectors, strict=True))
-            rows = self._passage_rows(chunks, np.stack([stored[c.id] for c in chunks]), embedder)
+            rows: dict[str, bytes] = {}
+            for start in range(0, len(missing), EMBED_GROUP):
+                rows.update(
+                    self._passage_rows(list(self.catalog.chunks(missing[start : start + EMBED_GROUP])), embedder)[1]
+                )
             self.catalog.set_vectors(rows.items(), {"vectors": passage_vectors.VERSION})
-            logger.info("added passage vectors to %d chunks", len(chunks))
+            logger.info("made the passage vectors of %d chunks", len(rows))
         else:
             self.catalog.set_meta({"vectors": passage_vectors.VERSION})
         self._vectors_current = True
@@ -658,12 +661,20 @@ class _Sync:
             "chunk_overlap_sentences": str(self.settings.chunk_overlap_sentences),
             "dense": "1" if dense else "0",
             **({"terms_version": ANALYZER_VERSION} if self._terms_current else {}),
-            "vectors": passage_vectors.VERSION if dense and self._vectors_current else "",
+            "vectors": self._vectors_meta(dense),
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         if embedder is not None:
             meta["dimension"] = str(embedder.dimension)
         return meta
+
+    def _vectors_meta(self, dense: bool) -> str:
+        """The passage vectors' version once every chunk has current ones; an older version stays recorded
+        (so the next ingest rewrites those rows), and "" means some chunks lack theirs."""
+        if dense and self._vectors_current:
+            return passage_vectors.VERSION
+        recorded = self.meta.get("vectors", "")
+        return recorded if recorded != passage_vectors.VERSION else ""
 
     def _collection_metadata(self) -> dict[str, str | int]:
         meta = self.catalog.meta()

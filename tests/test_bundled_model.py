@@ -99,6 +99,44 @@ def test_bundled_embeddings_match_the_engine(
     assert embedder.checksum == bundled_model.SHA256
 
 
+def test_latent_terms_match_the_engine_on_plain_text(bundled_cache: Path, e5_engine: Engine) -> None:
+    """The converted sparse head, fed the same (unprompted) token states, makes the engine's terms."""
+    embedder = SentenceTransformerEmbedder("bundled", cache_dir=bundled_cache)
+    assert embedder.latent is not None
+    texts = [
+        *QUESTIONS,
+        "بث تنظيم داعش آخر تسجيل صوتي للمتحدث باسمه قال فيه إن سقوط جيبه الأخير لا يعني نهاية المعركة.",
+    ]
+    states = embedder._model.encode(texts, output_value="token_embeddings")
+    cosines = []
+    for text, tokens in zip(texts, states, strict=True):
+        ours = embedder.latent.encode(tokens[1:-1])
+        reference = e5_engine.sparse(text)
+        mine = dict(zip(ours.indices.tolist(), ours.values.tolist(), strict=True))
+        shared = set(mine) & set(reference)
+        cosine = sum(mine[i] * reference[i] for i in shared) / (
+            np.linalg.norm(list(mine.values())) * np.linalg.norm(list(reference.values()))
+        )
+        cosines.append(cosine)
+    # the engine quantizes the token states to int8 before the head; top-k ties then differ a little
+    assert min(cosines) >= 0.97 and float(np.mean(cosines)) >= 0.98, cosines
+
+
+def test_latent_terms_come_with_the_vectors_and_survive_storage(bundled_cache: Path) -> None:
+    from ingest.latent_terms import SparseTerms
+
+    embedder = SentenceTransformerEmbedder("bundled", cache_dir=bundled_cache)
+    vectors, terms = embedder.embed_documents_and_terms(["رسالة صوتية جديدة للبغدادي", "معركة الباغوز"])
+    plain = embedder.embed_documents(["رسالة صوتية جديدة للبغدادي", "معركة الباغوز"])
+    assert terms is not None and len(terms) == 2 and np.sum(vectors * plain, axis=1).min() >= 0.9999
+    query, query_terms = embedder.embed_query_and_terms("Baghdadi's new audio message")
+    assert query_terms is not None and query_terms.dot(terms[0]) > query_terms.dot(terms[1]) > 0
+    assert np.dot(query, embedder.embed_query("Baghdadi's new audio message")) >= 0.9999
+    decoded, end = SparseTerms.decode(terms[0].encode())
+    assert end == len(terms[0].encode()) and decoded.indices.tolist() == terms[0].indices.tolist()
+    assert np.allclose(decoded.values, terms[0].values, rtol=1e-3)
+
+
 def test_the_bundled_model_is_the_default_and_records_its_weights() -> None:
     preset = resolve_model(bundled_model.MODEL_ID)
     assert resolve_model("bundled") == preset == resolve_model("default")
