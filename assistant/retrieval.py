@@ -191,8 +191,9 @@ class Retriever:
         with self.reader.snapshot() as snapshot:
             self._follow(snapshot)
             notes = list(self.notes)
-            notes.extend(Note(NoteKind.LEXICAL_UNAVAILABLE, p.detail) for p in snapshot.problems if p.part == "lexical")
             found = snapshot.lexical_search(f"{question} {context}".strip(), self.settings.lexical_depth, sources)
+            # after the search: a file damaged under the open snapshot is found by it, and this answer says so
+            notes.extend(Note(NoteKind.LEXICAL_UNAVAILABLE, p.detail) for p in snapshot.problems if p.part == "lexical")
             lexical_hits = {hit.chunk_id: hit.score for hit in found}
             dense_hits: dict[str, float] = {}
             dense = query is not None and self.dense

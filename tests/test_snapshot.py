@@ -90,3 +90,29 @@ def test_a_running_server_answers_from_a_document_a_cli_ingest_added(
     finally:
         app.close()
         assistant.close()
+
+
+def test_a_lexical_file_damaged_under_an_open_reader_is_noted_in_that_answer(
+    tmp_path: Path, docs: Path, tiny_model: Path
+) -> None:
+    from assistant.notes import NoteKind
+    from ingest.layout import IndexLayout, read_state
+
+    settings = AssistantSettings.from_env(
+        {}, docs_dir=docs, index_dir=tmp_path / "index", embedding_model=str(tiny_model)
+    )
+    sync(settings.index)
+    assistant = Assistant.from_settings(settings)
+    try:
+        assert not assistant.retriever.retrieve("منبج").notes
+        layout = IndexLayout(settings.index.index_dir)
+        state = read_state(layout)
+        assert state is not None
+        live = layout.lexical / state.lexical
+        largest = max((p for p in live.iterdir() if p.is_file()), key=lambda p: p.stat().st_size)
+        largest.write_bytes(largest.read_bytes()[: largest.stat().st_size // 2])
+        found = assistant.retriever.retrieve("منبج")  # the search finds the damage: this answer carries the note
+        assert [n.kind for n in found.notes] == [NoteKind.LEXICAL_UNAVAILABLE]
+        assert found.dense
+    finally:
+        assistant.close()
