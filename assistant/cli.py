@@ -15,12 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from assistant.llm import LLMUnavailableError
+from assistant.phrases import phrase
 from assistant.records import Answer
+from assistant.rendering import origin_text
 from assistant.service import clean_question
 from assistant.settings import AssistantSettings, all_settings, declared
 from ingest.declarations import Declared, SettingError
 from ingest.embedding import EmbeddingUnavailableError, ModelMismatchError
 from ingest.files import IndexBusyError
+from ingest.filters import ArticleFilter
+from ingest.metadata import safe_url
 from ingest.panics import is_panic
 from ingest.reader import IndexMissingError, ManifestDamagedError
 from ingest.redaction import protect_logs, redact
@@ -79,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_setting_options(ingest, "index_dir", "embedding_model")
     ingest.add_argument("--rebuild", action="store_true", help="delete the index and build it from scratch")
-    add_setting_options(ingest, "lock_wait")
+    add_setting_options(ingest, "lock_wait", "fields")
     ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     ask = commands.add_parser(
@@ -90,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question", help="the question (Arabic or English)")
     add_setting_options(ask, "index_dir", "k", "llm", "rerank", "embedding_model")
     ask.add_argument("--source", action="append", metavar="PATH", help="only answer from this document (repeatable)")
+    ask.add_argument("--since", metavar="DATE", help="only articles dated on or after DATE (e.g. 2019-01-01)")
+    ask.add_argument("--until", metavar="DATE", help="only articles dated on or before DATE (inclusive)")
+    ask.add_argument(
+        "--outlet", action="append", metavar="NAME", help="only articles of this outlet (repeatable), e.g. الحرة"
+    )
     ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
 
     chat = commands.add_parser(
@@ -97,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="open the web chat",
         description="Index the documents folder if it changed, then serve the web chat (default http://127.0.0.1:7860).",
     )
-    add_setting_options(chat, "host", "port", "auth", "docs_dir", "index_dir", "embedding_model", "llm", "concurrency")
+    add_setting_options(
+        chat, "host", "port", "auth", "docs_dir", "index_dir", "embedding_model", "llm", "concurrency", "mcp"
+    )
 
     status = commands.add_parser(
         "status",
@@ -187,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     if not args.verbose:  # model-loading progress bars are noise around a one-line answer
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        loaded = sys.modules.get("transformers")
+        if loaded is not None and os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1":
+            loaded.utils.logging.disable_progress_bar()  # imported before main() ran: it read the flag already
     if args.command == "ask" and not clean_question(args.question):
         console.err('Error: the question is empty; ask something, e.g. assistant ask "ماذا حدث في منبج؟"')
         return 2
@@ -257,9 +271,14 @@ def _ask(args: argparse.Namespace, console: Console) -> int:
 
     settings = settings_from(args)
     console.secrets |= settings.secrets()
+    ArticleFilter.of(
+        since=args.since, until=args.until, outlets=args.outlet
+    )  # a bad value fails before the model loads
     assistant = Assistant.from_settings(settings)
     try:
-        answer = assistant.ask(args.question, sources=args.source)
+        answer = assistant.ask(
+            args.question, sources=args.source, since=args.since, until=args.until, outlets=args.outlet
+        )
     finally:
         assistant.close()
     if args.json:
@@ -277,7 +296,13 @@ def format_answer(answer: Answer) -> str:
         for citation in answer.citations:
             check = "" if citation.supported else " (not verified)"
             lines.append(f"[{citation.number}] {citation.source} — {citation.title}{check}")
+            origin = " · ".join(p for p in (origin_text(citation.outlet, citation.date), safe_url(citation.url)) if p)
+            if origin:
+                lines.append(f"    {origin}")
             lines.append(f"    «{citation.quote}»")
+            if citation.also_in:
+                others = "; ".join(origin_text(c.outlet, c.date) or c.source for c in citation.also_in)
+                lines.append(f"    {phrase('also_in', answer.language, count=str(len(citation.also_in)))}: {others}")
     if answer.note:
         lines += ["", f"({answer.note})"]
     return "\n".join(lines)
@@ -343,16 +368,20 @@ def _chat(args: argparse.Namespace, console: Console) -> int:
     assistant = Assistant.from_settings(settings)
     try:
         app = launch(
-            create_app(assistant),
+            create_app(assistant, mcp=settings.mcp),
             settings.host,
             settings.port,
             auth,
             block=False,
             max_threads=max(40, settings.concurrency + 16),
+            mcp=settings.mcp,
         )
     except OSError as error:
         raise OSError(port_busy_message(settings.host, settings.port)) from error
     console.out(f"Open http://{settings.host}:{settings.port} in a browser (Ctrl+C to stop).")
+    if settings.mcp:
+        login = " (HTTP basic auth with the --auth credentials)" if auth else ""
+        console.out(f"MCP tools ask and search: http://{settings.host}:{settings.port}/gradio_api/mcp/{login}")
     app.block_thread()
     return 0
 

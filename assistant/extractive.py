@@ -2,33 +2,75 @@
 
 No LLM: sentences are scored by how much of the question they cover (analyzer terms and
 character n-grams), their similarity to the question when an embedder is available, and the
-rank of their passage. Below a measured coverage threshold the answer abstains
-(docs/abstention.md).
+rank of their passage. When the best sentence is too far from the question the answer abstains,
+by thresholds measured for the model in use (docs/abstention.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from assistant.phrases import phrase
 from assistant.records import Answer, Citation, Language, Mode, Passage
+from ingest import bundled_model
 from ingest.analysis import analyze, char_ngrams, detect_language
 from ingest.embedding import Embedder
 from ingest.passage_vectors import sentence_spans
 
 MAX_SENTENCES = 3
-ABSTAIN_BELOW = 0.35
+ABSTAIN_BELOW = 0.50
 """Best sentence coverage under which nothing relevant was found (measured: docs/abstention.md)."""
-SAME_LANGUAGE_SIMILARITY = 1.01
-"""A same-language sentence below ABSTAIN_BELOW is still an answer at this similarity (docs/abstention.md;
-above 1: never)."""
-SAME_LANGUAGE_FLOOR = 0.0
+SAME_LANGUAGE_SIMILARITY = 0.83
+"""A same-language sentence below ABSTAIN_BELOW is still an answer at this similarity (above 1: never)."""
+SAME_LANGUAGE_FLOOR = 0.80
 """A same-language sentence needs at least this similarity, whatever its coverage (when similarities exist)."""
-CROSS_LANGUAGE_SIMILARITY = 0.78
+CROSS_LANGUAGE_SIMILARITY = 0.76
 """Across languages, where words cannot match, the similarity a sentence needs to be an answer."""
+SAME_LANGUAGE_TERMS = 20.0
+CROSS_LANGUAGE_TERMS = 14.0
+"""The latent-term score (retrieval's, Passage.terms_score) that the best sentence's passage needs, per
+question language against the passage's: the sparse head's concepts separate off-topic questions where
+the cosine of e5-small does not."""
+NEVER = 1.01
+"""A similarity threshold no cosine reaches."""
+
+
+class Abstention(NamedTuple):
+    """When the best sentence is too far from the question: thresholds that belong to one model's scores."""
+
+    coverage: float
+    same_similarity: float
+    cross_similarity: float
+    same_floor: float
+    same_terms: float
+    cross_terms: float
+
+
+CALIBRATED = {
+    bundled_model.SHA256: Abstention(
+        ABSTAIN_BELOW,
+        SAME_LANGUAGE_SIMILARITY,
+        CROSS_LANGUAGE_SIMILARITY,
+        SAME_LANGUAGE_FLOOR,
+        SAME_LANGUAGE_TERMS,
+        CROSS_LANGUAGE_TERMS,
+    )
+}
+"""The constants above, measured for the bundled model (by the checksum of its weights: docs/abstention.md)."""
+UNCALIBRATED = Abstention(0.35, NEVER, 0.78, 0.0, 0.0, 0.0)
+"""Any other model, or none: coverage alone in one language (the lexical-only measurement), and a cosine
+across languages; similarity scales differ from model to model."""
+
+
+def abstention_for(embedder: Embedder | None) -> Abstention:
+    """The thresholds measured for `embedder`'s weights, else UNCALIBRATED."""
+    return CALIBRATED.get(str(getattr(embedder, "checksum", "") or ""), UNCALIBRATED)
+
+
 NEAR_DUPLICATE = 0.7
 KEEP_RELATIVE = 0.6
 """A second or third sentence is kept when it scores at least this share of the best one."""
@@ -46,6 +88,8 @@ class ScoredSentence:
     similarity: float | None
     score: float
     terms: frozenset[str]
+    latent: float | None = None
+    """The latent-term score of the sentence's passage (Passage.terms_score)."""
 
 
 def coverage(question: str, sentence: str) -> float:
@@ -68,13 +112,22 @@ def _coverage(
     return 0.6 * words + 0.4 * grams
 
 
-def score_sentences(question: str, passages: Sequence[Passage], embedder: Embedder | None) -> list[ScoredSentence]:
-    """Every sentence of every passage, scored against the question."""
+def score_sentences(
+    question: str, passages: Sequence[Passage], embedder: Embedder | None, asked: str = ""
+) -> list[ScoredSentence]:
+    """Every sentence of every passage, scored against the question.
+
+    `asked` is the follow-up as the person wrote it when `question` joins it to an earlier one: a sentence
+    covers the question when it covers either (the earlier words, perhaps in another language, would
+    otherwise dilute the coverage of a sentence that answers the follow-up itself)."""
     spans = [(i, s, e) for i, p in enumerate(passages) for s, e in sentence_spans(p.text)]
     texts = [passages[i].text[s:e] for i, s, e in spans]
     question_terms = _terms(question)
     sentence_terms = [_terms(text) for text in texts]
     coverages = [_coverage(question_terms, terms) for terms in sentence_terms]
+    if asked and asked != question:
+        asked_terms = _terms(asked)
+        coverages = [max(c, _coverage(asked_terms, terms)) for c, terms in zip(coverages, sentence_terms, strict=True)]
     similarities = _similarities(question, passages, texts, embedder)
     scored = []
     question_language = detect_language(question)
@@ -87,7 +140,7 @@ def score_sentences(question: str, passages: Sequence[Passage], embedder: Embedd
             score = 0.8 * cover + 0.2 * rank
         else:
             score = 0.55 * cover + 0.3 * max(similarity, 0.0) + 0.15 * rank
-        scored.append(ScoredSentence(i, start, end, text, cover, similarity, score, terms[0]))
+        scored.append(ScoredSentence(i, start, end, text, cover, similarity, score, terms[0], passages[i].terms_score))
     return scored
 
 
@@ -109,15 +162,24 @@ def _similarities(
     return [float(v) for v in np.clip(vectors @ embedder.embed_query(question), -1.0, 1.0)]
 
 
-def is_relevant(best: ScoredSentence, question_language: Language, passage_language: Language) -> bool:
-    """Whether the best sentence is good enough to answer rather than abstain."""
-    similarity = best.similarity
+def is_relevant(
+    best: ScoredSentence, question_language: Language, passage_language: Language, rule: Abstention = UNCALIBRATED
+) -> bool:
+    """Whether the best sentence is good enough to answer rather than abstain.
+
+    Words found vouch for a sentence by themselves; meaning alone needs both the cosine and the latent
+    terms (the cosine of e5-small is high for any question against any news sentence)."""
+    similarity, latent = best.similarity, best.latent
+
+    def close(threshold: float, terms: float) -> bool:
+        return similarity is not None and similarity >= threshold and (latent is None or latent >= terms)
+
     if question_language != passage_language:
-        return best.coverage >= ABSTAIN_BELOW or (similarity is not None and similarity >= CROSS_LANGUAGE_SIMILARITY)
+        return best.coverage >= rule.coverage or close(rule.cross_similarity, rule.cross_terms)
     if similarity is None:
-        return best.coverage >= ABSTAIN_BELOW
-    return similarity >= SAME_LANGUAGE_FLOOR and (
-        best.coverage >= ABSTAIN_BELOW or similarity >= SAME_LANGUAGE_SIMILARITY
+        return best.coverage >= rule.coverage
+    return similarity >= rule.same_floor and (
+        best.coverage >= rule.coverage or close(rule.same_similarity, rule.same_terms)
     )
 
 
@@ -129,25 +191,28 @@ def extract_answer(
     mode: Mode = "extractive",
     note: str = "",
     language: Language | None = None,
+    asked: str = "",
 ) -> Answer:
     """An answer made of 1-3 retrieved sentences with [n] markers, or an abstention.
 
     `language` is the answer's (the person's question's); by default that of `question`, which may be a
-    standalone form joining an earlier question in another language.
+    standalone form joining an earlier question in another language; `asked` is then the person's own
+    follow-up (see score_sentences).
     """
     language = language or detect_language(question)
-    scored = score_sentences(question, passages, embedder)
+    scored = score_sentences(question, passages, embedder, asked)
     if not scored:
         return abstain(language, mode, note, question)
     ranked = sorted(scored, key=lambda s: -s.score)
     best = ranked[0]
-    if not is_relevant(best, language, detect_language(passages[best.passage].text)):
+    rule = abstention_for(embedder)
+    if not is_relevant(best, language, detect_language(passages[best.passage].text), rule):
         return abstain(language, mode, note, question)
     chosen = [best]
     for candidate in ranked[1:]:
         if len(chosen) == MAX_SENTENCES or candidate.score < KEEP_RELATIVE * best.score:
             break
-        relevant = is_relevant(candidate, language, detect_language(passages[candidate.passage].text))
+        relevant = is_relevant(candidate, language, detect_language(passages[candidate.passage].text), rule)
         if relevant and not any(_similar(candidate.terms, c.terms) for c in chosen):
             chosen.append(candidate)
     return compose(question, language, passages, chosen, mode, note)

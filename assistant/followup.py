@@ -3,8 +3,9 @@
 Without an LLM a question is joined to the previous standalone question when it refers back to it:
 a strong cue (a continuation such as "and ..." or "وماذا عن", a pronoun or demonstrative pointing at
 something the question does not name) always joins; a weak cue (a short question, an Arabic pronoun
-suffix) joins only when the question cannot be answered on its own. The rule and its thresholds were
-measured on a conversation set with topic switches and real follow-ups (docs/conversations.md).
+suffix) joins unless the question names something new: an English name the earlier question did not
+have, or an Arabic term that the article the earlier question found does not contain. The rule was
+measured on a conversation set with topic switches and real follow-ups (docs/answers.md).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ MAX_STANDALONE_CHARS = 600
 
 _EN_CONTINUATION = re.compile(r"^\W*(?:and|also|then|so|what about|how about)\b", re.IGNORECASE)
 _EN_PRONOUN = re.compile(r"\b(?:he|she|it|they|him|his|her|hers|its|their|theirs|them|himself|itself)\b", re.IGNORECASE)
+_EN_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+_LONG_VOWELS = re.compile("[اويى]")
 # Continuations and references, matched on normalized text (alef forms unified, ة -> ه, ى -> ي).
 _AR_CONTINUATION = re.compile(
     r"^\W*(?:و(?:ماذا|متي|اين|كيف|هل|من|لماذا|لم|كم|ما|اي|بماذا|الي)\b|و?ماذا عن\b|و?ما ذا عن\b|وايضا\b|و?كذلك\b)"
@@ -58,7 +61,8 @@ def user_turns(history: History | None) -> list[str]:
 def follow_up_cue(question: str) -> Cue:
     """How strongly `question` refers back to an earlier one."""
     normalized = normalize(question)
-    if _EN_CONTINUATION.match(question) or _EN_PRONOUN.search(question):
+    pronoun = _EN_PRONOUN.search(question)
+    if _EN_CONTINUATION.match(question) or (pronoun and not english_names(question[: pronoun.start()])):
         return "strong"
     if _AR_CONTINUATION.match(normalized) or _AR_LEADING_PRONOUN.match(normalized):
         return "strong"
@@ -70,6 +74,29 @@ def follow_up_cue(question: str) -> Cue:
     if any(_AR_SUFFIX.fullmatch(w) and w not in _AR_SUFFIX_EXCEPTIONS for w in words):
         return "weak"
     return "none"
+
+
+def english_names(text: str) -> frozenset[str]:
+    """Capitalized words after the first one ("Who is Lahur Talabani?" -> lahur, talabani), lower-cased."""
+    words = _EN_WORD.findall(text)[1:]
+    return frozenset(w.lower() for w in words if w[0].isupper() and w != "I")
+
+
+def names_something_new(question: str, previous: str, topic: Sequence[str]) -> bool:
+    """Whether a short `question` brings its own subject: an English name that the `previous` question
+    lacks, or (in Arabic) a term found neither in `previous` nor in `topic`, the text the previous
+    question retrieved."""
+    if detect_language(question) == "en":
+        return bool(english_names(question) - english_names(f"x {previous}"))
+    known = {_skeleton(term) for term in analyze(previous)}
+    for text in topic:
+        known.update(_skeleton(term) for term in analyze(text))
+    return any(_skeleton(term) not in known for term in analyze(question))
+
+
+def _skeleton(term: str) -> str:
+    """A term without its inner long vowels, so that forms of one root meet (القتلى and قتيلاً: قتل)."""
+    return term[:1] + _LONG_VOWELS.sub("", term[1:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,26 +122,31 @@ def join(previous: Standalone, question: str) -> Standalone:
 
 
 def rule_standalone(
-    question: str, history: History | None, answerable_alone: Callable[[str], bool], mode: FollowUps = "auto"
+    question: str,
+    history: History | None,
+    topic: Callable[[Standalone], Sequence[str]],
+    mode: FollowUps = "auto",
 ) -> Standalone:
     """Without an LLM: the standalone form of `question`, rebuilding the earlier turns' standalone forms first.
 
-    `answerable_alone(q)` tells whether q, asked on its own, finds something to answer from.
+    `topic(s)` is the text that the standalone question s retrieves (the passages of its best article).
     """
     previous = user_turns(history)[-MAX_CHAIN:]
     if not previous or mode == "off":
         return Standalone(question)
     standalone = Standalone(previous[0])
     for turn in previous[1:]:
-        standalone = _resolve(turn, standalone, answerable_alone, mode)
-    return _resolve(question, standalone, answerable_alone, mode)
+        standalone = _resolve(turn, standalone, topic, mode)
+    return _resolve(question, standalone, topic, mode)
 
 
 def _resolve(
-    question: str, previous: Standalone, answerable_alone: Callable[[str], bool], mode: FollowUps
+    question: str, previous: Standalone, topic: Callable[[Standalone], Sequence[str]], mode: FollowUps
 ) -> Standalone:
     cue = follow_up_cue(question)
-    if mode == "always" or cue == "strong" or (cue == "weak" and not answerable_alone(question)):
+    if mode == "always" or cue == "strong":
+        return join(previous, question)
+    if cue == "weak" and not names_something_new(question, previous.text, topic(previous)):
         return join(previous, question)
     return Standalone(question)
 

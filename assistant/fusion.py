@@ -111,3 +111,21 @@ def fuse_rrf(
         for rank, item in enumerate(ranking, start=1):
             scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda pair: -pair[1])
+
+
+def one_article_per_story(
+    ranked: Sequence[tuple[str, str]], story_of: Mapping[str, str]
+) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """Ranked (chunk id, source) pairs keeping only the best-ranked article of each wire story.
+
+    Chunks of the article that represents a story stay (an article may give several passages); chunks of
+    its other copies go. Returns the kept pairs, best first, and {story: the source that represents it}.
+    """
+    chosen: dict[str, str] = {}
+    kept = []
+    for chunk_id, source in ranked:
+        story = story_of.get(source)
+        if story is not None and chosen.setdefault(story, source) != source:
+            continue
+        kept.append((chunk_id, source))
+    return kept, chosen

@@ -10,6 +10,16 @@ Mode = Literal["extractive", "llm", "lexical-only", "extractive-fallback"]
 
 
 @dataclass(frozen=True, slots=True)
+class OtherCopy:
+    """Another article carrying the same wire story as a cited passage."""
+
+    source: str
+    outlet: str | None = None
+    date: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Passage:
     """A retrieved chunk with its scores and the retrievers that found it."""
 
@@ -20,7 +30,7 @@ class Passage:
     start: int
     end: int
     score: float
-    """Fused score (reciprocal-rank fusion, or the reranker's score when reranking)."""
+    """Fused score (words and meaning mixed by assistant.fusion, or the reranker's score when reranking)."""
     dense_score: float | None
     """Cosine similarity of the whole chunk to the question (None without vectors)."""
     lexical_score: float | None
@@ -31,6 +41,16 @@ class Passage:
     """Similarity of each sentence (ingest.passage_vectors.sentence_spans of `text`) to the question."""
     content_hash: str = ""
     """SHA-256 of the article's file when this passage was retrieved (the manifest's hash)."""
+    date: str | None = None
+    """The article's publication date, ISO 8601 (ingest.metadata), when known."""
+    outlet: str | None = None
+    author: str | None = None
+    url: str | None = None
+    """The article's http(s) address, when known."""
+    also_in: tuple[OtherCopy, ...] = ()
+    """Other articles of the same wire story (not given a passage of their own)."""
+    terms_score: float | None = None
+    """Dot product of the question's and the passage's latent terms (None without them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +72,14 @@ class Citation:
     """True when the cited sentence was checked against its passage and matched."""
     content_hash: str = ""
     """SHA-256 of the article as it was quoted: the viewer warns when the article has changed since."""
+    date: str | None = None
+    """Publication date of the article (ISO 8601), None when unknown."""
+    outlet: str | None = None
+    author: str | None = None
+    url: str | None = None
+    """The article's http(s) address, None when unknown."""
+    also_in: tuple[OtherCopy, ...] = ()
+    """The same wire story in other articles: source, outlet, date, url of each."""
 
     @classmethod
     def of(cls, number: int, passage: Passage, quote: str, supported: bool) -> Citation:
@@ -67,6 +95,11 @@ class Citation:
             passage.score,
             supported,
             passage.content_hash,
+            passage.date,
+            passage.outlet,
+            passage.author,
+            passage.url,
+            passage.also_in,
         )
 
 

@@ -6,13 +6,16 @@ interpret, so an article holding `<script>`, a `[link](javascript:...)` or `$$` 
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from assistant.phrases import phrase
 from assistant.provenance import Located, quote_spans
-from assistant.records import Answer, Citation
+from assistant.records import Answer, Citation, Language, OtherCopy
 from ingest.analysis import detect_language
+from ingest.metadata import safe_url
 
 _MARKER = re.compile(r"\[(\d+)\]")
 _UNSUPPORTED = tuple(phrase("unsupported_mark", language) for language in ("en", "ar"))
@@ -75,6 +78,48 @@ def highlight(text: str, ranges: Sequence[tuple[int, int]], tag: str = "mark", a
     return "".join(out)
 
 
+def origin_text(outlet: str | None, date: str | None) -> str:
+    """ "outlet · date" (the day of an ISO date), whichever of the two is known; empty when neither is."""
+    return " · ".join(part for part in (outlet, date[:10] if date else None) if part)
+
+
+def render_link(url: str | None, label: str | None = None) -> str:
+    """A link that opens in a new tab and tells the site nothing: http(s) only, else nothing at all."""
+    checked = safe_url(url)
+    if checked is None:
+        return ""
+    parts = urlsplit(checked)
+    shown = label or (parts.hostname or "").removeprefix("www.") + (parts.path if parts.path != "/" else "")
+    if len(shown) > 60:
+        shown = shown[:59] + "…"
+    return (
+        f'<a class="source-link" dir="ltr" href="{html.escape(checked, quote=True)}" target="_blank" '
+        f'rel="noopener noreferrer">{escape_text(shown)}</a>'
+    )
+
+
+def render_origin(outlet: str | None, date: str | None, url: str | None) -> str:
+    """The outlet, date and link of an article, as one inline element (empty when none is known)."""
+    text = origin_text(outlet, date)
+    link = render_link(url)
+    if not text and not link:
+        return ""
+    separator = " · " if text and link else ""
+    return f'<span class="source-origin" dir="auto"><bdi>{escape_text(text)}</bdi>{separator}{link}</span>'
+
+
+def render_also_in(copies: Sequence[OtherCopy], language: Language) -> str:
+    """The other articles that carry the same wire story: outlet, date, link and file of each."""
+    if not copies:
+        return ""
+    items = "".join(
+        f'<li>{render_origin(c.outlet, c.date, c.url)} <bdi class="also-source">{escape_text(c.source)}</bdi></li>'
+        for c in copies
+    )
+    summary = escape_text(phrase("also_in", language, count=str(len(copies))))
+    return f'<details class="also-in" dir="auto"><summary>{summary}</summary><ul>{items}</ul></details>'
+
+
 def render_sources(answer: Answer) -> str:
     """The cited sources under an answer: file, title, the quote highlighted inside its passage, verification."""
     items = []
@@ -86,8 +131,10 @@ def render_sources(answer: Answer) -> str:
             f'<div class="source-head" dir="auto"><b dir="ltr">&#91;{citation.number}&#93;</b> '
             f'<bdi class="source-file">{escape_text(citation.source)}</bdi> — '
             f'<bdi class="source-title">{escape_text(citation.title)}</bdi> '
-            f'<span class="{"verified" if citation.supported else "unverified"}">{check}</span></div>'
-            f'<blockquote class="passage" dir="{direction(citation.passage)}">{passage}</blockquote></div>'
+            f'<span class="{"verified" if citation.supported else "unverified"}">{check}</span>'
+            f"{_line_break(render_origin(citation.outlet, citation.date, citation.url))}</div>"
+            f'<blockquote class="passage" dir="{direction(citation.passage)}">{passage}</blockquote>'
+            f"{render_also_in(citation.also_in, answer.language)}</div>"
         )
     return f'<div class="sources">{"".join(items)}</div>'
 
@@ -119,5 +166,14 @@ def render_article(citation: Citation, article_text: str, located: Located | Non
         f'<div class="article" dir="{direction(article_text)}">'
         f'<h3 dir="auto">{escape_text(citation.title)}</h3>'
         f'<p class="article-file" dir="ltr">{escape_text(citation.source)}</p>'
+        f"{_paragraph(render_origin(citation.outlet, citation.date, citation.url))}"
         f'{banner}<div class="article-body">{body}</div></div>'
     )
+
+
+def _line_break(origin: str) -> str:
+    return f"<br>{origin}" if origin else ""
+
+
+def _paragraph(origin: str) -> str:
+    return f'<p class="article-origin">{origin}</p>' if origin else ""

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.fusion import DenseEvidence, dense_evidence, fuse_scores
+from assistant.fusion import DenseEvidence, dense_evidence, fuse_scores, one_article_per_story
 from assistant.notes import Note, NoteKind
-from assistant.records import Passage
+from assistant.recency import DEPTH_FACTOR, asks_for_latest, prefer_recent
+from assistant.records import OtherCopy, Passage
 from assistant.reranking import Reranker
 from assistant.settings import AssistantSettings
 from ingest.analysis import detect_language
+from ingest.dates import date_key
 from ingest.embedding import (
     Embedder,
     EmbeddingUnavailableError,
@@ -28,6 +30,7 @@ from ingest.embedding import (
     resolve_model,
 )
 from ingest.factories import load_embedder
+from ingest.filters import ArticleFilter, chroma_where
 from ingest.latent_terms import SparseTerms
 from ingest.reader import (
     DenseUnavailableError,
@@ -38,7 +41,7 @@ from ingest.reader import (
     index_exists,
     ingest_pending,
 )
-from ingest.records import Article, Chunk
+from ingest.records import Article, Chunk, Metadata
 from ingest.redaction import strip_userinfo
 from ingest.settings import Settings
 
@@ -140,6 +143,11 @@ class Retriever:
         with self.reader.snapshot() as snapshot:
             return snapshot.sources()
 
+    def outlets(self) -> list[str]:
+        """The outlets the indexed articles name (for the outlet filter's choices)."""
+        with self.reader.snapshot() as snapshot:
+            return snapshot.outlets()
+
     def article_text(self, source: str) -> str | None:
         """The cleaned text of an indexed article."""
         with self.reader.snapshot() as snapshot:
@@ -151,15 +159,24 @@ class Retriever:
         with self.reader.snapshot() as snapshot:
             return snapshot.article(source)
 
-    def lexical_hits(self, question: str, k: int, sources: Sequence[str] | None = None) -> dict[str, float]:
-        """The lexical index's top `k` (chunk id -> score), best first."""
+    def lexical_hits(
+        self, question: str, k: int, sources: Sequence[str] | None = None, *, scope: ArticleFilter | None = None
+    ) -> dict[str, float]:
+        """The lexical index's top `k` (chunk id -> score), best first; only from `sources` or within `scope`."""
         with self.reader.snapshot() as snapshot:
-            return {hit.chunk_id: hit.score for hit in snapshot.lexical_search(question, k, sources)}
+            allowed = snapshot.scope_sources(scope) if scope is not None else sources
+            if allowed is not None and not allowed and scope is not None:
+                return {}
+            return {hit.chunk_id: hit.score for hit in snapshot.lexical_search(question, k, allowed)}
 
-    def dense_hits(self, query: np.ndarray, k: int, sources: Sequence[str] | None = None) -> dict[str, float]:
-        """Chroma's top `k` for a query vector (chunk id -> cosine), best first (for benchmarks and tools)."""
+    def dense_hits(
+        self, query: np.ndarray, k: int, sources: Sequence[str] | None = None, *, scope: ArticleFilter | None = None
+    ) -> dict[str, float]:
+        """Chroma's top `k` for a query vector (chunk id -> cosine), best first (for benchmarks and tools);
+        only from `sources` or within `scope`."""
         with self.reader.snapshot() as snapshot:
-            return {hit.chunk_id: hit.similarity for hit in snapshot.dense_search(query, k, sources)}
+            hits = snapshot.dense_search(query, k, sources, where=chroma_where(scope))
+            return {hit.chunk_id: hit.similarity for hit in hits}
 
     def dense_evidence(
         self, query: np.ndarray, candidates: Sequence[str], query_terms: SparseTerms | None = None
@@ -175,15 +192,32 @@ class Retriever:
             return snapshot.chunks(ids)
 
     def retrieve(
-        self, question: str, k: int | None = None, sources: Sequence[str] | None = None, *, context: str = ""
+        self,
+        question: str,
+        k: int | None = None,
+        sources: Sequence[str] | None = None,
+        *,
+        context: str = "",
+        scope: ArticleFilter | None = None,
     ) -> Retrieval:
-        """The `k` best passages for `question`, optionally only from `sources`.
+        """The `k` best passages for `question`, optionally only from `sources` and within `scope`.
 
         `context` is an earlier question that this one follows up: its words join the lexical query and
         its vector joins the question's (at CONTEXT_WEIGHT), so the topic carries while the question's own
         words and meaning decide which passage answers it.
+
+        `scope` (dates, outlets) is applied inside both retrievers: Chroma's `where`, and the lexical
+        engine's source filter (the articles the manifest finds within the scope), so each fills its
+        candidates from the allowed articles only. Among the candidates, one article per wire story is
+        kept (the others are listed in its passages' `also_in`), and a question asking for the latest
+        news prefers recent articles (assistant.recency).
         """
         k = k or self.settings.k
+        if sources:
+            scope = ArticleFilter(tuple(sources), *(_rest(scope)))
+        scope = scope if scope is not None and not scope.empty else None
+        latest = asks_for_latest(question)
+        factor = DEPTH_FACTOR if latest else 1
         query: np.ndarray | None = None
         query_terms: SparseTerms | None = None
         if self.dense and self.embedder is not None:
@@ -191,7 +225,12 @@ class Retriever:
         with self.reader.snapshot() as snapshot:
             self._follow(snapshot)
             notes = list(self.notes)
-            found = snapshot.lexical_search(f"{question} {context}".strip(), self.settings.lexical_depth, sources)
+            allowed = snapshot.scope_sources(scope)
+            found = (
+                snapshot.lexical_search(f"{question} {context}".strip(), self.settings.lexical_depth * factor, allowed)
+                if allowed is None or allowed
+                else []
+            )
             # after the search: a file damaged under the open snapshot is found by it, and this answer says so
             notes.extend(Note(NoteKind.LEXICAL_UNAVAILABLE, p.detail) for p in snapshot.problems if p.part == "lexical")
             lexical_hits = {hit.chunk_id: hit.score for hit in found}
@@ -199,7 +238,7 @@ class Retriever:
             dense = query is not None and self.dense
             if dense and query is not None:
                 try:
-                    hits = snapshot.dense_search(query, self.settings.dense_depth, sources)
+                    hits = snapshot.dense_search(query, self.settings.dense_depth * factor, where=chroma_where(scope))
                     dense_hits = {hit.chunk_id: hit.similarity for hit in hits}
                 except DenseUnavailableError as error:
                     logger.warning("dense search failed, answering from the lexical index: %s", error)
@@ -210,20 +249,51 @@ class Retriever:
             evidence = self._dense_evidence(snapshot, query, candidates, query_terms) if query is not None else {}
             fused = self._fuse(question, candidates, lexical_hits, dense_hits, evidence)
             depth = max(k, self.settings.k * 4) if self.reranker is not None else k
-            selected = [cid for cid, _ in fused[:depth]]
-            chunks = snapshot.chunks(selected)
-            hashes = snapshot.hashes({c.source for c in chunks.values()})
+            chunks = snapshot.chunks([cid for cid, _ in fused])
+            fused = [(cid, score) for cid, score in fused if cid in chunks]  # not yet committed: not an answer
+            metas = snapshot.article_meta({c.source for c in chunks.values()})
+            if latest:
+                fused = prefer_recent(fused, {cid: date_key(_meta(metas, chunks[cid].source).date) for cid, _ in fused})
+            story_of = snapshot.stories({c.source for c in chunks.values()})
+            ranked = [(cid, chunks[cid].source) for cid, _ in fused]
+            if latest:  # the latest news of a wire story is its newest copy among the candidates
+                ranked = _newest_copies(ranked, story_of, metas)
+            kept, _ = one_article_per_story(ranked, story_of)
+            selected = [cid for cid, _ in kept[:depth]]
+            copies = self._copies(
+                snapshot, {story_of[chunks[cid].source] for cid in selected if chunks[cid].source in story_of}
+            )
+            hashes = snapshot.hashes({chunks[cid].source for cid in selected})
         fused_score = dict(fused)
         passages = [
             _passage(
-                chunks[cid], fused_score[cid], evidence.get(cid), dense_hits.get(cid), lexical_hits.get(cid), hashes
+                chunks[cid],
+                fused_score[cid],
+                evidence.get(cid),
+                dense_hits.get(cid),
+                lexical_hits.get(cid),
+                hashes,
+                _meta(metas, chunks[cid].source),
+                tuple(
+                    c for c in copies.get(story_of.get(chunks[cid].source, ""), ()) if c.source != chunks[cid].source
+                ),
             )
             for cid in selected
-            if cid in chunks  # a vector added by an ingest that has not committed yet is not an answer
         ]
         if self.reranker is not None and passages:
             passages = self.reranker.rerank(question, passages)
         return Retrieval(tuple(passages[:k]), dense, tuple(notes))
+
+    def _copies(self, snapshot: Snapshot, stories: set[str]) -> dict[str, list[OtherCopy]]:
+        """Every article of each story, as the `also_in` entries its other copies show."""
+        if not stories:
+            return {}
+        members = snapshot.story_members(stories)
+        metas = snapshot.article_meta({s for sources in members.values() for s in sources})
+        return {
+            story: [OtherCopy(s, _meta(metas, s).outlet, _meta(metas, s).date, _meta(metas, s).url) for s in sources]
+            for story, sources in members.items()
+        }
 
     def _query(self, question: str, context: str) -> tuple[np.ndarray, SparseTerms | None]:
         """The question's vector and latent terms, the earlier question's added at CONTEXT_WEIGHT."""
@@ -290,6 +360,29 @@ class Retriever:
                 self._embedder_factory = None
 
 
+def _newest_copies(
+    ranked: list[tuple[str, str]], story_of: dict[str, str], metas: dict[str, Metadata]
+) -> list[tuple[str, str]]:
+    """`ranked` (chunk id, source) without the chunks of a story's copies older than its newest candidate copy."""
+    newest: dict[str, tuple[int, str]] = {}
+    for _, source in ranked:
+        story = story_of.get(source)
+        if story is not None:
+            day = date_key(_meta(metas, source).date) or 0
+            if story not in newest or day > newest[story][0]:
+                newest[story] = (day, source)
+    return [(c, s) for c, s in ranked if s not in story_of or newest[story_of[s]][1] == s]
+
+
+def _rest(scope: ArticleFilter | None) -> tuple[int | None, int | None, tuple[str, ...]]:
+    """A filter's dates and outlets (its sources are replaced)."""
+    return (None, None, ()) if scope is None else (scope.since, scope.until, scope.outlets)
+
+
+def _meta(metas: dict[str, Metadata], source: str) -> Metadata:
+    return metas.get(source) or Metadata()
+
+
 def _passage(
     chunk: Chunk,
     score: float,
@@ -297,6 +390,8 @@ def _passage(
     dense: float | None,
     lexical: float | None,
     hashes: dict[str, str],
+    meta: Metadata,
+    also_in: tuple[OtherCopy, ...] = (),
 ) -> Passage:
     found_by = tuple(name for name, value in (("dense", dense), ("lexical", lexical)) if value is not None)
     similarity = evidence.chunk if evidence is not None else dense
@@ -314,4 +409,10 @@ def _passage(
         found_by,
         sentences,
         hashes.get(chunk.source, ""),
+        meta.date,
+        meta.outlet,
+        meta.author,
+        meta.url,
+        also_in,
+        evidence.terms if evidence is not None else None,
     )

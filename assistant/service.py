@@ -6,7 +6,8 @@ import difflib
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, cast
+from datetime import date
+from typing import TYPE_CHECKING, Any, cast
 
 from assistant.extractive import abstain, extract_answer
 from assistant.followup import FollowUps, History, Standalone, llm_rewrite, rule_standalone
@@ -14,14 +15,18 @@ from assistant.generation import generate_answer
 from assistant.llm import LLMUnavailableError
 from assistant.notes import render_notes
 from assistant.phrases import phrase
-from assistant.records import Answer, Mode
+from assistant.records import Answer, Mode, Passage
 from assistant.retrieval import Retrieval, Retriever
 from assistant.settings import AssistantSettings, check_k, check_sources
 from ingest.analysis import detect_language
 from ingest.declarations import SettingError
 from ingest.embedding import Embedder
 from ingest.factories import load_embedder
+from ingest.filters import ArticleFilter
 from ingest.settings import Settings
+
+if TYPE_CHECKING:
+    from langchain_core.retrievers import BaseRetriever
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +78,20 @@ class Assistant:
         history: History | None = None,
         k: int | None = None,
         sources: Sequence[str] | None = None,
+        since: str | date | None = None,
+        until: str | date | None = None,
+        outlets: Sequence[str] | None = None,
     ) -> Answer:
-        """The answer to `question` (a follow-up when `history` holds earlier turns)."""
+        """The answer to `question` (a follow-up when `history` holds earlier turns).
+
+        `since` and `until` (dates, inclusive, "2019-01-01") and `outlets` (names) limit the articles it is
+        answered from; both retrievers apply them while searching. Raises SettingError (a ValueError) for a
+        value that is not allowed.
+        """
         final: Answer | None = None
-        for item in self.stream(question, history=history, k=k, sources=sources):
+        for item in self.stream(
+            question, history=history, k=k, sources=sources, since=since, until=until, outlets=outlets
+        ):
             if isinstance(item, Answer):
                 final = item
         assert final is not None
@@ -90,12 +105,17 @@ class Assistant:
         k: int | None = None,
         sources: Sequence[str] | None = None,
         use_llm: bool = True,
+        since: str | date | None = None,
+        until: str | date | None = None,
+        outlets: Sequence[str] | None = None,
     ) -> Iterator[str | Answer]:
         """Text as it is produced, then the final Answer (whose text is authoritative).
 
-        Raises SettingError (a ValueError) for a `k` out of bounds or `sources` that are not indexed documents.
+        Raises SettingError (a ValueError) for a `k` out of bounds, `sources` that are not indexed documents,
+        or a date or outlet filter that is not one (ingest.filters.ArticleFilter.of).
         """
         k, sources = check_k(k), self._known_sources(check_sources(sources))
+        scope = ArticleFilter.of(since=since, until=until, outlets=outlets)
         question = clean_question(question)
         language = detect_language(question)
         if not question:
@@ -106,14 +126,16 @@ class Assistant:
 
         def retrieve(asked: Standalone) -> Retrieval:
             if asked not in retrievals:
-                retrievals[asked] = self.retriever.retrieve(asked.question, k, sources, context=asked.context)
+                retrievals[asked] = self.retriever.retrieve(
+                    asked.question, k, sources, context=asked.context, scope=scope
+                )
             return retrievals[asked]
 
-        def answerable_alone(text: str) -> bool:
-            passages = retrieve(Standalone(text)).passages
-            return bool(passages) and not extract_answer(text, passages, embedder=self.retriever.embedder).abstained
+        def topic(asked: Standalone) -> list[str]:
+            passages = retrieve(asked).passages
+            return [p.text for p in passages if p.source == passages[0].source]
 
-        asked = self._standalone(question, history, model, answerable_alone)
+        asked = self._standalone(question, history, model, topic)
         retrieval = retrieve(asked)
         standalone = asked.text
         note = render_notes(retrieval.notes, language)
@@ -143,6 +165,7 @@ class Assistant:
                     mode="extractive-fallback",
                     note=note,
                     language=language,
+                    asked=asked.question,
                 )
                 yield answer
                 return
@@ -153,9 +176,58 @@ class Assistant:
             mode=self._mode(None),
             note=note,
             language=language,
+            asked=asked.question,
         )
         yield answer.text
         yield answer
+
+    def search(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        sources: Sequence[str] | None = None,
+        since: str | date | None = None,
+        until: str | date | None = None,
+        outlets: Sequence[str] | None = None,
+    ) -> tuple[Passage, ...]:
+        """The `k` best passages for `question` (hybrid retrieval, one passage per wire story), without an answer.
+
+        Filters as in `ask()`. Raises SettingError (a ValueError) for a `k` out of bounds, `sources` that are
+        not indexed documents, or a filter value that is not allowed.
+        """
+        k, sources = check_k(k), self._known_sources(check_sources(sources))
+        scope = ArticleFilter.of(since=since, until=until, outlets=outlets)
+        question = clean_question(question)
+        if not question:
+            return ()
+        return self.retriever.retrieve(question, k, sources, scope=scope).passages
+
+    def as_retriever(
+        self,
+        *,
+        k: int | None = None,
+        sources: Sequence[str] | None = None,
+        since: str | date | None = None,
+        until: str | date | None = None,
+        outlets: Sequence[str] | None = None,
+    ) -> BaseRetriever:
+        """This assistant's retrieval as a LangChain retriever: Documents with the citation metadata.
+
+        `k`, `sources` and the filters are checked now, as `ask()` checks them.
+        """
+        from assistant.langchain_retriever import ArchiveRetriever
+
+        k, sources = check_k(k), self._known_sources(check_sources(sources))
+        scope = ArticleFilter.of(since=since, until=until, outlets=outlets)
+        return ArchiveRetriever(
+            assistant=self,
+            k=k,
+            sources=list(sources) if sources else None,
+            since=_shown_day(scope.since),
+            until=_shown_day(scope.until),
+            outlets=list(outlets) if outlets else None,
+        )
 
     def _known_sources(self, sources: Sequence[str] | None) -> Sequence[str] | None:
         if sources:
@@ -173,17 +245,21 @@ class Assistant:
         return "extractive" if self.retriever.dense else "lexical-only"
 
     def _standalone(
-        self, question: str, history: History | None, model: Any | None, answerable_alone: Callable[[str], bool]
+        self, question: str, history: History | None, model: Any | None, topic: Callable[[Standalone], list[str]]
     ) -> Standalone:
         if not history:
             return Standalone(question)
 
         def by_rule() -> Standalone:
-            return rule_standalone(question, history, answerable_alone, cast(FollowUps, self.settings.follow_ups))
+            return rule_standalone(question, history, topic, cast(FollowUps, self.settings.follow_ups))
 
         if model is not None:
             return llm_rewrite(model, question, history, self.settings.llm_timeout, by_rule)
         return by_rule()
+
+
+def _shown_day(key: int | None) -> str | None:
+    return None if key is None else f"{key // 10_000:04d}-{key // 100 % 100:02d}-{key % 100:02d}"
 
 
 def clean_question(question: str) -> str:

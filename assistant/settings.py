@@ -125,6 +125,12 @@ class AssistantSettings:
         secret=True,
         help="login required by the chat",
     )
+    mcp: bool = setting(
+        False,
+        env="ASSISTANT_MCP",
+        flag="--mcp",
+        help="also serve the ask and search tools to MCP clients at /gradio_api/mcp/ (behind --auth when given)",
+    )
     concurrency: int = setting(
         8,
         env="ASSISTANT_CONCURRENCY",

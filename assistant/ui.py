@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.advice import advise
+from assistant.mcp_tools import McpLoginGate, build_tools
 from assistant.provenance import locate, warning
 from assistant.records import Answer, Citation, Language
 from assistant.rendering import escape_text, render_article, render_message, render_sources
@@ -167,11 +168,13 @@ def create_app(
     writer: IndexWriter | None = None,
     max_upload_mb: int = MAX_UPLOAD_MB,
     refresh_seconds: float = REFRESH_SECONDS,
+    mcp: bool = False,
 ) -> Any:
     """The chat app as `gr.Blocks`, not launched.
 
     Uploads and re-index clicks go to `writer` (by default one over the assistant's index that reuses its
     loaded embedding model): queued while another ingest holds the index, run as soon as it is free.
+    With `mcp`, the `ask` and `search` tools of assistant/mcp_tools.py are added (launch them with `mcp=True`).
     """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
@@ -201,7 +204,15 @@ def create_app(
         return status, choices, view
 
     def respond(
-        message: str, chat: list[dict[str, Any]], session: Session, k: float, mode: str, sources: list[str] | None
+        message: str,
+        chat: list[dict[str, Any]],
+        session: Session,
+        k: float,
+        mode: str,
+        sources: list[str] | None,
+        since: str = "",
+        until: str = "",
+        outlets: list[str] | None = None,
     ) -> Iterator[tuple[list[dict[str, Any]], Session, Any, str]]:
         question = (message or "").strip()
         language = detect_language(question)
@@ -217,7 +228,14 @@ def create_app(
         text = ""
         try:
             for item in assistant.stream(
-                question, history=history, k=int(k), sources=sources or None, use_llm=(mode == "llm")
+                question,
+                history=history,
+                k=int(k),
+                sources=sources or None,
+                use_llm=(mode == "llm"),
+                since=(since or "").strip() or None,
+                until=(until or "").strip() or None,
+                outlets=outlets or None,
             ):
                 if isinstance(item, Answer):
                     final = item
@@ -363,6 +381,16 @@ def create_app(
                     sources = gr.Dropdown(
                         list(initial.sources), multiselect=True, label="Only these documents", elem_id="filter"
                     )
+                    with gr.Row():
+                        since = gr.Textbox(label="Since / منذ", placeholder="2019-01-01", elem_id="since")
+                        until = gr.Textbox(label="Until / حتى", placeholder="2019-12-31", elem_id="until")
+                    outlets = gr.Dropdown(
+                        assistant.retriever.outlets(),
+                        multiselect=True,
+                        allow_custom_value=True,
+                        label="Only these outlets / المنافذ",
+                        elem_id="outlets",
+                    )
                 with gr.Accordion("Documents / الوثائق", open=True):
                     files = gr.File(
                         file_count="multiple", file_types=UPLOAD_TYPES, label="Add articles", elem_id="upload"
@@ -374,7 +402,7 @@ def create_app(
         timer = gr.Timer(refresh_seconds)
 
         answering = {"concurrency_limit": settings.concurrency, "concurrency_id": ANSWERS, "api_visibility": "private"}
-        ask_inputs = [question, chatbot, session, k, mode, sources]
+        ask_inputs = [question, chatbot, session, k, mode, sources, since, until, outlets]
         ask_outputs = [chatbot, session, source_choice, question]
         send.click(respond, ask_inputs, ask_outputs, **answering)  # type: ignore[arg-type]
         question.submit(respond, ask_inputs, ask_outputs, **answering)  # type: ignore[arg-type]
@@ -400,15 +428,35 @@ def create_app(
             concurrency_limit=4,
             concurrency_id="status",
         )
-        gr.api(ask_api, api_name="ask", concurrency_limit=settings.concurrency, concurrency_id=ANSWERS)  # type: ignore[attr-defined]
+        gr.api(  # type: ignore[attr-defined]
+            ask_api,
+            api_name="ask",
+            concurrency_limit=settings.concurrency,
+            concurrency_id=ANSWERS,
+            api_visibility="undocumented" if mcp else "public",  # with MCP, the `ask` tool documents it
+        )
+        if mcp:
+            for tool in build_tools(assistant, settings.concurrency):
+                gr.api(tool, api_name=f"mcp_{tool.__name__}", queue=False)  # type: ignore[attr-defined]
     return app
 
 
 def launch(
-    app: Any, host: str, port: int, auth: tuple[str, str] | None, *, block: bool = True, max_threads: int = 40
+    app: Any,
+    host: str,
+    port: int,
+    auth: tuple[str, str] | None,
+    *,
+    block: bool = True,
+    max_threads: int = 40,
+    mcp: bool = False,
 ) -> Any:
-    """Serve the app: never a public share link; the theme's fonts are local (no requests to the internet)."""
+    """Serve the app: never a public share link; the theme's fonts are local (no requests to the internet).
+
+    The MCP server is on only with `mcp` (GRADIO_MCP_SERVER is ignored), behind the same login as the chat.
+    """
     import gradio as gr
+    from starlette.middleware import Middleware
 
     theme = gr.themes.Default(font=["system-ui", "Noto Sans Arabic", "sans-serif"], font_mono=["monospace"])
     app.launch(
@@ -424,5 +472,7 @@ def launch(
         css=CSS,
         footer_links=[],
         quiet=True,
+        mcp_server=mcp,
+        app_kwargs={"middleware": [Middleware(McpLoginGate, user=auth[0], password=auth[1])]} if mcp and auth else None,
     )
     return app

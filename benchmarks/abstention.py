@@ -4,10 +4,14 @@ The extractive answerer (assistant/extractive.py) answers with the best sentence
 passages, or abstains when the top-scored sentence is not close enough to the question:
   same language   answer when its similarity to the question reaches SAME_LANGUAGE_FLOOR and either
                   its coverage (share of the question's words and character 3-grams found in it)
-                  reaches ABSTAIN_BELOW or its similarity reaches SAME_LANGUAGE_SIMILARITY
+                  reaches ABSTAIN_BELOW, or its similarity reaches SAME_LANGUAGE_SIMILARITY and its
+                  passage's latent-term score reaches SAME_LANGUAGE_TERMS
   across languages (an English question over Arabic text: words cannot match) answer when the
-                  coverage reaches ABSTAIN_BELOW or the similarity reaches CROSS_LANGUAGE_SIMILARITY
-The similarities come from the passage vectors of the bundled multilingual-e5-small.
+                  coverage reaches ABSTAIN_BELOW, or the similarity reaches CROSS_LANGUAGE_SIMILARITY and
+                  the passage's latent-term score reaches CROSS_LANGUAGE_TERMS
+The similarities come from the passage vectors of the bundled multilingual-e5-small, the latent-term
+scores from its sparse head (the dot product of the question's and the passage's terms, as retrieval
+computes it).
 
 Calibration pools (SQuAD-format Wikipedia sets, one .txt per unique paragraph, indexed by sync()):
   answerable    ARCD-test questions on the ARCD-test index; XQuAD-ar questions on the XQuAD index;
@@ -20,10 +24,14 @@ that keep at least 90% of every answerable pool of that language; ties go to the
 Held-out check on news (the five seed articles, tests/data/): answerable seed questions, off-topic
 questions, and near-miss questions (on the articles' topics, the fact absent), per language.
 
-Command (from the repository root, with the project virtualenv; 3 to 6 minutes on 2 cores once the
-indexes are cached by benchmarks/retrieval_quality.py or benchmarks/fusion.py):
+Command (from the repository root, with the project virtualenv; about 15 minutes on 2 cores once the
+indexes are cached by benchmarks/retrieval_quality.py or benchmarks/fusion.py; `--reuse-pools` then
+tries other thresholds on the saved measurements in seconds):
 
     python benchmarks/abstention.py --out docs/abstention.md
+
+When no threshold keeps 90% of a language's answerable questions, the rule says so and keeps the
+current constant.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import pickle
 import shutil
 import sys
 import tempfile
@@ -58,7 +67,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 K = 5
 MIN_KEPT = 0.90
 COVERAGES = tuple(round(0.20 + 0.05 * i, 2) for i in range(9))
-SIMILARITIES = tuple(round(0.78 + 0.01 * i, 2) for i in range(18))
+SIMILARITIES = tuple(round(0.70 + 0.01 * i, 2) for i in range(26))
+TERMS = tuple(float(t) for t in range(0, 32, 2))
+"""Latent-term score thresholds tried (0: no requirement)."""
 NEVER = 1.01
 """A similarity threshold no cosine reaches: the rule without that part."""
 
@@ -82,6 +93,8 @@ class Pool:
     """True where the top-scored sentence is in another language than the question."""
     contains: np.ndarray
     """True where the top-scored sentence holds the gold answer."""
+    latent: np.ndarray
+    """Latent-term score of the top-scored sentence's passage (inf where the passage has none)."""
 
 
 def squad_items(path: Path) -> dict[str, Item]:
@@ -102,10 +115,11 @@ def measure(name: str, answerable: bool, items: Sequence[Item], retriever: Retri
     for item in items:
         best = top_sentence(item.question, retriever)
         if best is None:
-            rows.append((0.0, 0.0, False, False))
+            rows.append((0.0, 0.0, False, False, 0.0))
             continue
         holds = any(comparable(a) in comparable(best.text) for a in item.answers if a.strip())
-        rows.append((best.coverage, best.similarity or 0.0, detect_language(best.text) != language, holds))
+        latent = np.inf if best.latent is None else best.latent
+        rows.append((best.coverage, best.similarity or 0.0, detect_language(best.text) != language, holds, latent))
     print(f"  {name}: {len(rows)} questions, {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return Pool(
         name,
@@ -115,13 +129,22 @@ def measure(name: str, answerable: bool, items: Sequence[Item], retriever: Retri
         np.array([r[1] for r in rows], dtype=float),
         np.array([r[2] for r in rows], dtype=bool),
         np.array([r[3] for r in rows], dtype=bool),
+        np.array([r[4] for r in rows], dtype=float),
     )
 
 
-def answered(pool: Pool, coverage: float, same: float, cross: float, floor: float = 0.0) -> np.ndarray:
-    """What the answerer's rule keeps (does not abstain on) at these thresholds."""
-    same_language = (pool.similarity >= floor) & ((pool.coverage >= coverage) | (pool.similarity >= same))
-    across = (pool.coverage >= coverage) | (pool.similarity >= cross)
+Thresholds = tuple[float, float, float, float, float, float]
+"""ABSTAIN_BELOW, SAME_LANGUAGE_SIMILARITY, CROSS_LANGUAGE_SIMILARITY, SAME_LANGUAGE_FLOOR, SAME_LANGUAGE_TERMS,
+CROSS_LANGUAGE_TERMS."""
+
+
+def answered(pool: Pool, *t: float) -> np.ndarray:
+    """What the answerer's rule keeps (does not abstain on) at these thresholds (a Thresholds)."""
+    coverage, same, cross, floor, same_terms, cross_terms = t
+    same_language = (pool.similarity >= floor) & (
+        (pool.coverage >= coverage) | ((pool.similarity >= same) & (pool.latent >= same_terms))
+    )
+    across = (pool.coverage >= coverage) | ((pool.similarity >= cross) & (pool.latent >= cross_terms))
     return np.where(pool.cross, across, same_language)
 
 
@@ -133,10 +156,10 @@ class Outcome:
     kept: dict[str, float]
 
 
-def outcome(pools: Sequence[Pool], coverage: float, same: float, cross: float, floor: float = 0.0) -> Outcome:
-    kept = {p.name: float(np.mean(answered(p, coverage, same, cross, floor))) for p in pools if p.answerable}
-    abstained_bad = sum(int(np.sum(~answered(p, coverage, same, cross, floor))) for p in pools if not p.answerable)
-    abstained_good = sum(int(np.sum(~answered(p, coverage, same, cross, floor))) for p in pools if p.answerable)
+def outcome(pools: Sequence[Pool], *t: float) -> Outcome:
+    kept = {p.name: float(np.mean(answered(p, *t))) for p in pools if p.answerable}
+    abstained_bad = sum(int(np.sum(~answered(p, *t))) for p in pools if not p.answerable)
+    abstained_good = sum(int(np.sum(~answered(p, *t))) for p in pools if p.answerable)
     unanswerable = sum(len(p.coverage) for p in pools if not p.answerable)
     precision = abstained_bad / (abstained_bad + abstained_good) if abstained_bad + abstained_good else 0.0
     recall = abstained_bad / unanswerable if unanswerable else 0.0
@@ -144,13 +167,12 @@ def outcome(pools: Sequence[Pool], coverage: float, same: float, cross: float, f
     return Outcome(precision, recall, f1, kept)
 
 
-def choose(
-    pools: Sequence[Pool], grid: Sequence[tuple[float, float, float, float]]
-) -> tuple[float, float, float, float] | None:
-    allowed = [t for t in grid if min(outcome(pools, *t).kept.values()) >= MIN_KEPT]
+def choose(pools: Sequence[Pool], grid: Sequence[Thresholds]) -> Thresholds | None:
+    outcomes = {t: outcome(pools, *t) for t in grid}
+    allowed = [t for t in grid if min(outcomes[t].kept.values()) >= MIN_KEPT]
     if not allowed:
         return None
-    return max(allowed, key=lambda t: (outcome(pools, *t).f1, [-x for x in t]))
+    return max(allowed, key=lambda t: (outcomes[t].f1, [-x for x in t]))
 
 
 def parse_args() -> argparse.Namespace:
@@ -159,7 +181,27 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR, help="where the indexes are cached")
     parser.add_argument("--limit", type=int, default=0, help="at most this many questions per pool (0: all)")
     parser.add_argument("--out", type=Path, help="Markdown file whose results section is rewritten")
+    parser.add_argument(
+        "--reuse-pools",
+        action="store_true",
+        help="reuse the measured sentences of the last run (work dir) to try thresholds; stale after any change "
+        "to retrieval or scoring",
+    )
     return parser.parse_args()
+
+
+def measured_pools(args: argparse.Namespace) -> tuple[list[Pool], list[Pool]]:
+    """The calibration and seed pools, measured now (and saved) or, with --reuse-pools, read back."""
+    saved = args.work_dir / f"abstention-pools-{Path(args.model).name}.pkl"
+    if args.reuse_pools and saved.exists():
+        with saved.open("rb") as handle:
+            pools: tuple[list[Pool], list[Pool]] = pickle.load(handle)
+        return pools
+    pools = (squad_pools(args), seed_pools(args))
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    with saved.open("wb") as handle:
+        pickle.dump(pools, handle)
+    return pools
 
 
 def squad_pools(args: argparse.Namespace) -> list[Pool]:
@@ -217,31 +259,44 @@ def seed_pools(args: argparse.Namespace) -> list[Pool]:
 def main() -> None:
     args = parse_args()
     started = time.perf_counter()
-    calibration = squad_pools(args)
-    seeds = seed_pools(args)
-    current = (
+    calibration, seeds = measured_pools(args)
+    current: Thresholds = (
         extractive.ABSTAIN_BELOW,
         extractive.SAME_LANGUAGE_SIMILARITY,
         extractive.CROSS_LANGUAGE_SIMILARITY,
         extractive.SAME_LANGUAGE_FLOOR,
+        extractive.SAME_LANGUAGE_TERMS,
+        extractive.CROSS_LANGUAGE_TERMS,
     )
     arabic = [p for p in calibration if p.language == "ar"]
     english = [p for p in calibration if p.language == "en"]
     floors = (0.0, *SIMILARITIES)
-    arabic_grid = [
-        (c, s, NEVER, f) for c, s, f in itertools.product(COVERAGES, (*SIMILARITIES, NEVER), floors) if f < s
+    arabic_grid: list[Thresholds] = [
+        (c, s, NEVER, f, t, 0.0)
+        for c, s, f, t in itertools.product(COVERAGES, (*SIMILARITIES, NEVER), floors, TERMS)
+        if f < s
     ]
     chosen_ar = choose(arabic, arabic_grid)
     coverage = chosen_ar[0] if chosen_ar else current[0]
-    english_grid = [(coverage, NEVER, s, 0.0) for s in SIMILARITIES]
+    english_grid: list[Thresholds] = [(coverage, NEVER, s, 0.0, 0.0, t) for s in SIMILARITIES for t in TERMS]
     chosen_en = choose(english, english_grid)
-    chosen = (
+    chosen: Thresholds = (
         coverage,
-        chosen_ar[1] if chosen_ar else NEVER,
-        chosen_en[2] if chosen_en else NEVER,
-        chosen_ar[3] if chosen_ar else 0.0,
+        chosen_ar[1] if chosen_ar else current[1],
+        chosen_en[2] if chosen_en else current[2],
+        chosen_ar[3] if chosen_ar else current[3],
+        chosen_ar[4] if chosen_ar else current[4],
+        chosen_en[5] if chosen_en else current[5],
     )
-    shown_ar = [(c, s, NEVER, f) for c in COVERAGES for s in (0.88, 0.92, NEVER) for f in (0.0, chosen[3]) if f < s]
+    shown_ar: list[Thresholds] = [
+        (c, s, NEVER, f, t, 0.0)
+        for c in COVERAGES
+        for s in (chosen[1], NEVER)
+        for f in (0.0, chosen[3])
+        for t in (0.0, chosen[4])
+        if f < s
+    ]
+    shown_en = [g for g in english_grid if g[5] in (0.0, chosen[5])]
     lines = [
         *machine_lines(args.model),
         "",
@@ -252,13 +307,16 @@ def main() -> None:
         *grid_table(arabic, list(dict.fromkeys(shown_ar))),
         "",
         f"Chosen by the rule (searched over every combination; the table shows a slice): ABSTAIN_BELOW "
-        f"{coverage}, SAME_LANGUAGE_SIMILARITY {_shown(chosen[1])}, SAME_LANGUAGE_FLOOR {chosen[3]:.2f}.",
+        f"{coverage}, SAME_LANGUAGE_SIMILARITY {_shown(chosen[1])}, SAME_LANGUAGE_FLOOR {chosen[3]:.2f}, "
+        f"SAME_LANGUAGE_TERMS {chosen[4]:.0f}"
+        + ("." if chosen_ar else f" (no thresholds keep {MIN_KEPT:.0%}: the current constants stay)."),
         "",
         "### English questions over Arabic passages: similarity threshold",
         "",
-        *grid_table(english, english_grid),
+        *grid_table(english, shown_en),
         "",
-        f"Chosen by the rule: CROSS_LANGUAGE_SIMILARITY {_shown(chosen[2])}.",
+        f"Chosen by the rule: CROSS_LANGUAGE_SIMILARITY {_shown(chosen[2])}, CROSS_LANGUAGE_TERMS {chosen[5]:.0f}"
+        + ("." if chosen_en else f" (no threshold keeps {MIN_KEPT:.0%}: the current constant stays)."),
         "",
         "### The chosen thresholds and the current constants on every pool, news seeds included",
         "",
@@ -278,29 +336,35 @@ def main() -> None:
         "",
         f"Current constants in assistant/extractive.py: ABSTAIN_BELOW {current[0]}, SAME_LANGUAGE_SIMILARITY "
         f"{_shown(current[1])}, CROSS_LANGUAGE_SIMILARITY {_shown(current[2])}, SAME_LANGUAGE_FLOOR "
-        f"{current[3]:.2f}.",
+        f"{current[3]:.2f}, SAME_LANGUAGE_TERMS {current[4]:.0f}, CROSS_LANGUAGE_TERMS {current[5]:.0f}.",
         "",
         "### Distributions of the top-scored sentence",
         "",
-        "| pool | coverage p10 / p50 / p90 | similarity p10 / p50 / p90 |",
-        "|---|---|---|",
-        *(f"| {p.name} | {_quantiles(p.coverage)} | {_quantiles(p.similarity)} |" for p in [*calibration, *seeds]),
+        "| pool | coverage p10 / p50 / p90 | similarity p10 / p50 / p90 | latent terms p10 / p50 / p90 |",
+        "|---|---|---|---|",
+        *(
+            f"| {p.name} | {_quantiles(p.coverage)} | {_quantiles(p.similarity)} | {_quantiles(p.latent, 1)} |"
+            for p in [*calibration, *seeds]
+        ),
         "",
         f"Run time: {time.perf_counter() - started:.0f}s.",
     ]
     publish(lines, args.out)
 
 
-def grid_table(pools: Sequence[Pool], grid: Sequence[tuple[float, float, float, float]]) -> list[str]:
+def grid_table(pools: Sequence[Pool], grid: Sequence[Thresholds]) -> list[str]:
     answerable = [p.name for p in pools if p.answerable]
     lines = [
-        "| coverage | same-language similarity | cross-language similarity | same-language floor | abstain precision "
-        "| abstain recall | F1 | " + " | ".join(f"kept ({name})" for name in answerable) + " |",
-        "|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(answerable),
+        "| coverage | same-language similarity | cross-language similarity | same-language floor | same-language "
+        "terms | cross-language terms | abstain precision | abstain recall | F1 | "
+        + " | ".join(f"kept ({name})" for name in answerable)
+        + " |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(answerable),
     ]
     for thresholds in grid:
         o = outcome(pools, *thresholds)
         cells = [_shown(t) for t in thresholds[:3]] + [f"{thresholds[3]:.2f}"]
+        cells += [f"{thresholds[4]:.0f}", f"{thresholds[5]:.0f}"]
         cells += [f"{o.precision:.3f}", f"{o.recall:.3f}", f"{o.f1:.3f}"]
         cells += [f"{o.kept[name]:.3f}" for name in answerable]
         lines.append("| " + " | ".join(cells) + " |")
@@ -311,8 +375,9 @@ def _shown(threshold: float) -> str:
     return "off" if threshold >= NEVER else f"{threshold:.2f}"
 
 
-def _quantiles(values: np.ndarray) -> str:
-    return " / ".join(f"{q:.2f}" for q in np.percentile(values, [10, 50, 90])) if len(values) else "-"
+def _quantiles(values: np.ndarray, digits: int = 2) -> str:
+    finite = values[np.isfinite(values)]
+    return " / ".join(f"{q:.{digits}f}" for q in np.percentile(finite, [10, 50, 90])) if len(finite) else "-"
 
 
 if __name__ == "__main__":

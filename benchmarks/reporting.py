@@ -27,3 +27,36 @@ def publish(parts: list[str], out: Path | None, marker: str = "results") -> None
     if out:
         write_section(out, section, marker)
         print(f"wrote {out}", file=sys.stderr, flush=True)
+
+
+def machine_line(*packages: str) -> str:
+    """The machine and the versions of `packages`, for a results table's caption."""
+    import os
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    versions = []
+    for package in packages:
+        try:
+            versions.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            continue
+    return (
+        f"Machine: {platform.machine()} {model}".rstrip()
+        + f", {cpus} usable CPU cores, {memory:.0f} GiB RAM, {platform.system()} {platform.release()}; "
+        + ", ".join([f"Python {platform.python_version()}", *versions])
+        + "."
+    )
+
+
+def load_line() -> str:
+    """How busy the machine was (other work shares it)."""
+    import os
+
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min) / {five:.1f} (5 min)"

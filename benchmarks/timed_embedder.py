@@ -12,7 +12,12 @@ from ingest.latent_terms import SparseTerms
 
 
 class TimedEmbedder:
-    """Wraps an Embedder and adds up the seconds spent in token counting and in embedding."""
+    """Wraps an Embedder and adds up the seconds spent in token counting and in embedding.
+
+    Ingest embeds each chunk once (its vector, and its latent terms when the model has a sparse head:
+    `embed_documents_and_terms`) and each distinct sentence once (`embed_documents`); both count as
+    embedding, and are also kept apart.
+    """
 
     def __init__(self, inner: Embedder) -> None:
         self.inner = inner
@@ -22,6 +27,8 @@ class TimedEmbedder:
         self.count_seconds = 0.0
         self.embed_seconds = 0.0
         self.embed_cpu = 0.0
+        self.chunk_seconds = 0.0
+        """Of embed_seconds: the chunk passes (vectors and latent terms)."""
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         started = time.perf_counter()
@@ -47,6 +54,7 @@ class TimedEmbedder:
             return embed_with_terms(self.inner, texts, batch_size)
         finally:
             self.embed_seconds += time.perf_counter() - started
+            self.chunk_seconds += time.perf_counter() - started
             self.embed_cpu += time.process_time() - cpu
 
     def embed_query(self, text: str) -> np.ndarray:

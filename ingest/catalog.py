@@ -12,8 +12,11 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from ingest.records import Article, Chunk
+from ingest.dates import date_key
+from ingest.metadata import outlet_key
+from ingest.records import Article, Chunk, Metadata
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -46,6 +49,27 @@ CREATE TABLE IF NOT EXISTS vectors (
     chunk_id TEXT PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
     data BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS article_meta (
+    source TEXT PRIMARY KEY REFERENCES files(source) ON DELETE CASCADE,
+    title TEXT,
+    date TEXT,
+    day INTEGER,
+    outlet TEXT,
+    outlet_key TEXT,
+    author TEXT,
+    url TEXT
+);
+CREATE INDEX IF NOT EXISTS article_meta_day ON article_meta(day);
+CREATE TABLE IF NOT EXISTS signatures (
+    source TEXT PRIMARY KEY REFERENCES files(source) ON DELETE CASCADE,
+    version TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stories (
+    source TEXT PRIMARY KEY REFERENCES files(source) ON DELETE CASCADE,
+    story TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS stories_story ON stories(story);
 """
 
 
@@ -151,9 +175,11 @@ class Catalog:
         return {row[0]: FileStat(*row[1:]) for row in rows}
 
     def article(self, source: str) -> Article | None:
-        """The cleaned article stored for `source`."""
+        """The cleaned article stored for `source`, with its metadata."""
         row = self._db.execute("SELECT source, title, text, hash FROM files WHERE source = ?", (source,)).fetchone()
-        return Article(*row) if row else None
+        if not row:
+            return None
+        return Article(row[0], row[1], row[2], row[3], self.article_meta([source]).get(source, Metadata()))
 
     def hashes(self, sources: Iterable[str]) -> dict[str, str]:
         """Content hashes of the files `sources` that the manifest knows."""
@@ -262,6 +288,7 @@ class Catalog:
             for record, article, chunks, terms in articles:
                 self._db.execute("DELETE FROM files WHERE source = ?", (record.source,))
                 self._insert_file(record, article.text)
+                self._insert_meta(record.source, article.meta)
                 self._db.executemany(
                     "INSERT INTO chunks (id, source, number, start, end, text, terms) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [(c.id, c.source, c.number, c.start, c.end, c.text, t) for c, t in zip(chunks, terms, strict=True)],
@@ -296,6 +323,131 @@ class Catalog:
         with self._db:
             self._db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(meta.items()))
 
+    # article metadata and wire stories ------------------------------------------------------------------
+    def article_meta(self, sources: Iterable[str]) -> dict[str, Metadata]:
+        """The metadata of those `sources` that have any."""
+        found: dict[str, Metadata] = {}
+        for batch in _batches(list(sources)):
+            marks = ",".join("?" * len(batch))
+            query = f"SELECT source, title, date, outlet, author, url FROM article_meta WHERE source IN ({marks})"
+            for source, *values in self._table_rows(query, batch):
+                found[source] = Metadata(*values)
+        return found
+
+    def outlets(self) -> list[str]:
+        """Every outlet name the articles carry, once per outlet key, sorted."""
+        rows = self._table_rows(
+            "SELECT outlet_key, MIN(outlet) FROM article_meta WHERE outlet_key IS NOT NULL GROUP BY outlet_key", ()
+        )
+        return sorted(name for _, name in rows)
+
+    def sources_within(self, since: int | None, until: int | None, outlets: Sequence[str]) -> list[str]:
+        """Indexed articles dated within [since, until] (days as `date_key`) and of `outlets` (outlet keys).
+
+        A bound or an empty `outlets` limits nothing; an article without a date is outside every range, one
+        without an outlet outside every outlet list (as `ingest.filters.ArticleFilter.allows`).
+        """
+        clauses = ["f.duplicate_of IS NULL"]
+        parameters: list[object] = []
+        if since is not None:
+            clauses.append("m.day >= ?")
+            parameters.append(since)
+        if until is not None:
+            clauses.append("m.day <= ?")
+            parameters.append(until)
+        found: list[str] = []
+        for batch in _batches(list(outlets)) if outlets else [None]:
+            where = list(clauses)
+            values: list[object] = list(parameters)
+            if batch is not None:
+                where.append(f"m.outlet_key IN ({','.join('?' * len(batch))})")
+                values.extend(batch)
+            query = "SELECT m.source FROM article_meta m JOIN files f ON f.source = m.source WHERE " + " AND ".join(
+                where
+            )
+            found.extend(row[0] for row in self._table_rows(query, values))
+        return sorted(set(found))
+
+    def signatures(self, version: str) -> tuple[dict[str, bytes], list[str]]:
+        """Wire-story signatures made by `version` (ingest.wire) of indexed articles, and the articles lacking one."""
+        query = (
+            "SELECT f.source, s.data FROM files f LEFT JOIN signatures s ON s.source = f.source AND s.version = ? "
+            "WHERE f.duplicate_of IS NULL"
+        )
+        found: dict[str, bytes] = {}
+        lacking: list[str] = []
+        for source, data in self._table_rows(query, (version,)):
+            if data is None:
+                lacking.append(source)
+            else:
+                found[source] = data
+        return found, lacking
+
+    def texts(self, sources: Sequence[str]) -> Iterator[tuple[str, str]]:
+        """(source, cleaned text) of those `sources` that are indexed."""
+        for batch in _batches(list(sources)):
+            marks = ",".join("?" * len(batch))
+            yield from self._db.execute(f"SELECT source, text FROM files WHERE source IN ({marks})", batch)
+
+    def set_signatures(self, signatures: Iterable[tuple[str, bytes]], version: str) -> None:
+        """Store wire-story signatures (source, data) made by `version`."""
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO signatures (source, version, data) VALUES (?, ?, ?)",
+                [(source, version, data) for source, data in signatures],
+            )
+
+    def set_stories(self, stories: Mapping[str, str]) -> None:
+        """Replace the wire stories: {source: story} for every article that has copies."""
+        with self._db:
+            self._db.execute("DELETE FROM stories")
+            self._db.executemany("INSERT INTO stories (source, story) VALUES (?, ?)", list(stories.items()))
+
+    def stories(self, sources: Iterable[str]) -> dict[str, str]:
+        """The story of those `sources` that share one with other articles."""
+        found: dict[str, str] = {}
+        for batch in _batches(list(sources)):
+            marks = ",".join("?" * len(batch))
+            found.update(self._table_rows(f"SELECT source, story FROM stories WHERE source IN ({marks})", batch))
+        return found
+
+    def story_members(self, stories: Iterable[str]) -> dict[str, list[str]]:
+        """The articles of each story, in source order."""
+        found: dict[str, list[str]] = {}
+        for batch in _batches(list(set(stories))):
+            marks = ",".join("?" * len(batch))
+            query = f"SELECT story, source FROM stories WHERE story IN ({marks}) ORDER BY source"
+            for story, source in self._table_rows(query, batch):
+                found.setdefault(story, []).append(source)
+        return found
+
+    def _table_rows(self, query: str, parameters: Sequence[object]) -> list[Any]:
+        """Rows of a query on a table a manifest written before that table existed may lack (then none)."""
+        try:
+            return self._db.execute(query, parameters).fetchall()
+        except sqlite3.OperationalError as error:
+            if "no such table" in str(error):
+                return []
+            raise
+
+    def _insert_meta(self, source: str, meta: Metadata) -> None:
+        if meta == Metadata():
+            return
+        self._db.execute(
+            "INSERT OR REPLACE INTO article_meta (source, title, date, day, outlet, outlet_key, author, url) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                source,
+                meta.title,
+                meta.date,
+                date_key(meta.date),
+                meta.outlet,
+                outlet_key(meta.outlet) or None,
+                meta.author,
+                meta.url,
+            ),
+        )
+
     def _insert_file(self, record: FileRecord, text: str) -> None:
         self._db.execute(
             "INSERT INTO files (source, origin, hash, size, duplicate_of, title, text, chunker) "
@@ -311,3 +463,8 @@ class Catalog:
                 record.chunker,
             ),
         )
+
+
+def _batches(items: list[str], size: int = 500) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -161,12 +161,14 @@ class ChromaStore:
         for batch in _batches(list(ids), limit):
             self._collection.delete(ids=batch)
 
-    def search(self, vector: np.ndarray, k: int, sources: Sequence[str] | None = None) -> list[DenseHit]:
-        """The `k` nearest chunks to `vector`, optionally only from `sources`."""
+    def search(
+        self, vector: np.ndarray, k: int, sources: Sequence[str] | None = None, where: dict[str, Any] | None = None
+    ) -> list[DenseHit]:
+        """The `k` nearest chunks to `vector`, optionally only from `sources`, or only those matching `where`
+        (a Chroma metadata filter, ingest.filters.chroma_where; it takes the place of `sources`)."""
         if k <= 0:  # an empty collection answers an empty list; no count() round trip per question
             return []
-        where: dict[str, Any] | None = None
-        if sources:
+        if where is None and sources:
             where = {"source": {"$in": list(sources)}}
         result = self._collection.query(
             query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=k, where=where, include=["distances"]

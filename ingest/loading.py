@@ -1,11 +1,16 @@
-"""Reading documents from disk: text, Markdown, HTML and PDF, each to plain text."""
+"""Reading documents from disk: text, Markdown, HTML, PDF and Word, each to plain text and its metadata."""
 
 from __future__ import annotations
 
 import io
 import logging
+import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from ingest.metadata import html_metadata, split_front_matter
+from ingest.records import Metadata
 
 logger = logging.getLogger(__name__)
 
@@ -15,6 +20,14 @@ MAX_FILE_BYTES = 20 * 1024 * 1024
 
 class SkipFile(Exception):
     """A file that cannot be ingested; the message is the reason shown to the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A document's plain text and the metadata the file itself carries."""
+
+    text: str
+    meta: Metadata = field(default_factory=Metadata)
 
 
 def decode_text(data: bytes) -> str:
@@ -28,17 +41,29 @@ def decode_text(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def read_html(data: bytes) -> str:
-    """Visible text of an HTML page, one block element per line."""
+def read_text(data: bytes) -> Loaded:
+    """A plain text file."""
+    return Loaded(decode_text(data))
+
+
+def read_markdown(data: bytes) -> Loaded:
+    """A Markdown file; YAML (---) or TOML (+++) front matter becomes metadata, not text."""
+    meta, body = split_front_matter(decode_text(data))
+    return Loaded(body, meta)
+
+
+def read_html(data: bytes) -> Loaded:
+    """Visible text of an HTML page, one block element per line, and its metadata (JSON-LD, meta tags, ...)."""
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(decode_text(data), "lxml")
+    meta = html_metadata(soup)
     for element in soup(["script", "style", "noscript", "template", "head", "svg", "iframe", "nav", "footer"]):
         element.decompose()
-    return soup.get_text("\n")
+    return Loaded(soup.get_text("\n"), meta)
 
 
-def read_pdf(data: bytes) -> str:
+def read_pdf(data: bytes) -> Loaded:
     """The text layer of a PDF; a scanned PDF without one is refused."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
@@ -51,16 +76,42 @@ def read_pdf(data: bytes) -> str:
     text = "\n".join(pages).replace("\r\n", "\n")
     if not text.strip():
         raise SkipFile("PDF has no text layer (scanned?); run OCR on it first")
-    return text
+    return Loaded(text)
 
 
-READERS: dict[str, Callable[[bytes], str]] = {
-    ".txt": decode_text,
-    ".md": decode_text,
-    ".markdown": decode_text,
+def read_docx(data: bytes) -> Loaded:
+    """A Word document (python-docx): paragraphs and table cells in order; the title of its properties, if set.
+
+    The properties' author and dates are not used: they name whoever saved the file and when (python-docx's own
+    template says "python-docx", 2013-12-23), not the article's byline and publication date. A sidecar gives those.
+    """
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+    from docx.table import Table
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as error:
+        raise SkipFile(f"unreadable Word file ({error}); save it again as .docx") from error
+    lines: list[str] = []
+    for block in document.iter_inner_content():
+        if not isinstance(block, Table):
+            lines.append(block.text)
+        else:
+            for row in block.rows:
+                lines.extend(dict.fromkeys(cell.text for cell in row.cells))  # merged cells repeat their text
+    title = " ".join((document.core_properties.title or "").split())
+    return Loaded("\n".join(lines), Metadata(title=title or None))
+
+
+READERS: dict[str, Callable[[bytes], Loaded]] = {
+    ".txt": read_text,
+    ".md": read_markdown,
+    ".markdown": read_markdown,
     ".html": read_html,
     ".htm": read_html,
     ".pdf": read_pdf,
+    ".docx": read_docx,
 }
 
 
@@ -71,19 +122,30 @@ def is_supported(path: Path) -> bool:
 
 def read_document(path: Path, data: bytes) -> str:
     """Plain text of a document whose bytes are `data`; raises SkipFile with the reason."""
+    return load_document(path, data).text
+
+
+def load_document(path: Path, data: bytes) -> Loaded:
+    """Plain text and metadata of a document whose bytes are `data`; raises SkipFile with the reason."""
     reader = READERS.get(path.suffix.lower())
     if reader is None:
-        raise SkipFile(f"unsupported file type {path.suffix or '(none)'}; use .txt, .md, .html or .pdf")
+        raise SkipFile(f"unsupported file type {path.suffix or '(none)'}; use {supported_types()}")
     if not data.strip():
         raise SkipFile("empty file")
     if len(data) > MAX_FILE_BYTES:
         raise SkipFile(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; split it into smaller files")
     try:
-        text = reader(data)
+        loaded = reader(data)
     except SkipFile:
         raise
     except RecursionError as error:
         raise SkipFile("HTML nested too deeply to parse") from error
-    if not text.strip():
+    if not loaded.text.strip():
         raise SkipFile("no text found")
-    return text
+    return loaded
+
+
+def supported_types() -> str:
+    """The document types ingest reads, for messages (".txt, .md, .html, .pdf or .docx")."""
+    shown = [".txt", ".md", ".html", ".pdf", ".docx"]
+    return ", ".join(shown[:-1]) + f" or {shown[-1]}"

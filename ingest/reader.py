@@ -18,10 +18,11 @@ import logging
 import sqlite3
 import struct
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -29,16 +30,20 @@ from ingest.catalog import Catalog
 from ingest.checksums import changed_files, restamp
 from ingest.chroma_store import ChromaStore, DenseHit, inspect_embedded
 from ingest.chunking import chunk_id
+from ingest.filters import ArticleFilter
 from ingest.integrity import PartProblem, check_dense_files, check_lexical
 from ingest.layout import IndexLayout, IndexState, StateDamagedError, dense_location, read_state
 from ingest.lexical import LexicalDamagedError, LexicalHit, LexicalIndex
 from ingest.panics import is_panic
 from ingest.passage_vectors import PassageVectors, decode
-from ingest.records import Article, Chunk
+from ingest.records import Article, Chunk, Metadata
 from ingest.settings import Settings
 from ingest.tantivy_lexical import GenerationRecord, TantivyLexicalIndex, check_generation
 
 logger = logging.getLogger(__name__)
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 REBUILD_HINT = (
     "The manifest is the index's record of truth and cannot be repaired from the other parts: run "
@@ -156,6 +161,44 @@ class Snapshot:
         except sqlite3.DatabaseError as error:
             raise manifest_damaged(self.layout.manifest, error) from error
 
+    def article_meta(self, sources: Iterable[str]) -> dict[str, Metadata]:
+        """The metadata of those `sources` that have any (date, outlet, author, url)."""
+        return self._read(self._catalog.article_meta, sources)
+
+    def outlets(self) -> list[str]:
+        """Every outlet name the articles carry, once per outlet, sorted."""
+        return self._read(self._catalog.outlets)
+
+    def stories(self, sources: Iterable[str]) -> dict[str, str]:
+        """The wire story of those `sources` that share one with other articles."""
+        return self._read(self._catalog.stories, sources)
+
+    def story_members(self, stories: Iterable[str]) -> dict[str, list[str]]:
+        """The articles of each story, in source order."""
+        return self._read(self._catalog.story_members, stories)
+
+    def scope_sources(self, scope: ArticleFilter | None) -> tuple[str, ...] | None:
+        """The articles `scope` allows, as the lexical engine's source filter (None when it filters nothing).
+
+        Dates and outlets are looked up in the manifest's article metadata (the same rule as
+        `ArticleFilter.allows`); an empty tuple means no article is allowed.
+        """
+        if scope is None or scope.empty:
+            return None
+        if scope.since is None and scope.until is None and not scope.outlets:
+            return scope.sources
+        allowed = self._read(self._catalog.sources_within, scope.since, scope.until, scope.outlets)
+        if scope.sources:
+            wanted = set(scope.sources)
+            allowed = [s for s in allowed if s in wanted]
+        return tuple(allowed)
+
+    def _read(self, method: Callable[_P, _T], *arguments: _P.args, **options: _P.kwargs) -> _T:
+        try:
+            return method(*arguments, **options)
+        except sqlite3.DatabaseError as error:
+            raise manifest_damaged(self.layout.manifest, error) from error
+
     # lexical ----------------------------------------------------------------------------------------
     def lexical_search(self, question: str, k: int, sources: Sequence[str] | None = None) -> list[LexicalHit]:
         """The lexical top `k` (empty when the lexical index cannot be used: see `problems`)."""
@@ -210,9 +253,16 @@ class Snapshot:
         logger.warning("lexical index unusable: %s", detail)
 
     # dense ------------------------------------------------------------------------------------------
-    def dense_search(self, vector: np.ndarray, k: int, sources: Sequence[str] | None = None) -> list[DenseHit]:
-        """The `k` nearest chunks (raises DenseUnavailableError when the vectors cannot be searched)."""
-        return self._reader.dense_search(self, vector, k, sources)
+    def dense_search(
+        self,
+        vector: np.ndarray,
+        k: int,
+        sources: Sequence[str] | None = None,
+        where: dict[str, Any] | None = None,
+    ) -> list[DenseHit]:
+        """The `k` nearest chunks, only from `sources` or only those matching `where` (a Chroma filter,
+        `ingest.filters.chroma_where`); raises DenseUnavailableError when the vectors cannot be searched."""
+        return self._reader.dense_search(self, vector, k, sources, where)
 
     # lifetime ---------------------------------------------------------------------------------------
     def _close(self) -> None:
@@ -322,7 +372,12 @@ class IndexReader:
 
     # dense ------------------------------------------------------------------------------------------
     def dense_search(
-        self, snapshot: Snapshot, vector: np.ndarray, k: int, sources: Sequence[str] | None
+        self,
+        snapshot: Snapshot,
+        vector: np.ndarray,
+        k: int,
+        sources: Sequence[str] | None,
+        where: dict[str, Any] | None = None,
     ) -> list[DenseHit]:
         """Search the vectors of `snapshot`'s generation, opening a fresh client when the generation moved."""
         with self._dense_gate:
@@ -340,7 +395,7 @@ class IndexReader:
                 raise DenseUnavailableError(self._dense_problem or "the vectors cannot be used")
             self._dense_users += 1
         try:
-            return store.search(vector, k, sources=sources)
+            return store.search(vector, k, sources=sources, where=where)
         except BaseException as error:
             if not isinstance(error, Exception) and not is_panic(error):
                 raise

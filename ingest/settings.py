@@ -80,6 +80,16 @@ class Settings:
         allowed="3 to 512 letters, digits, '.', '_' or '-', starting and ending with a letter or digit",
         help="collection name: give each index its own when they share a server",
     )
+    fields: str = setting(
+        "",
+        env="ASSISTANT_FIELDS",
+        flag="--fields",
+        metavar="FIELD=COLUMN,...",
+        pattern=r"([a-z]+=[^,=]+(,[a-z]+=[^,=]+)*)?",
+        allowed="FIELD=COLUMN pairs separated by commas, e.g. text=body,date=pubdate",
+        default_text="common names: title/headline, text/body/content, date/published, url/link, outlet/source",
+        help="columns of archive exports (.jsonl, .csv, .tsv) when they have other names",
+    )
     lock_wait: float = setting(
         0.0,
         env="ASSISTANT_LOCK_WAIT",

@@ -22,7 +22,7 @@ import logging
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,11 +31,14 @@ import numpy as np
 
 from ingest import passage_vectors
 from ingest.analysis import ANALYZER_VERSION
+from ingest.archives import BadRow, parse_field_spec
 from ingest.catalog import Catalog, FileRecord, FileStat
 from ingest.checksums import FileSum, changed_files, stamp_files
 from ingest.chroma_store import ChromaStore, inspect_embedded
 from ingest.chunking import ChunkerSettings, chunk_article
-from ingest.cleaning import clean_text, find_title_in_raw
+from ingest.dates import date_key
+from ingest.declarations import SettingError
+from ingest.documents import archive_rows, file_article, read_sidecar_bytes, row_article
 from ingest.embedding import (
     Embedder,
     EmbeddingUnavailableError,
@@ -47,6 +50,7 @@ from ingest.embedding import (
 )
 from ingest.factories import EmbedderFactory, load_embedder, open_dense_store
 from ingest.files import IndexLock, hash_bytes, write_atomic
+from ingest.filters import DAY_FIELD, OUTLET_FIELD
 from ingest.integrity import (
     PartProblem,
     check_chroma_database,
@@ -58,14 +62,16 @@ from ingest.integrity import (
 )
 from ingest.layout import MANIFEST, IndexLayout, IndexState, dense_location, manifest_stat, write_state
 from ingest.lexical import LexicalChange, LexicalDamagedError, LexicalDocument, analyze_fields, encode_terms
-from ingest.loading import SkipFile, read_document
+from ingest.loading import SkipFile
+from ingest.metadata import outlet_key
 from ingest.passage_vectors import embed_passages
 from ingest.planning import Plan, plan_changes
 from ingest.reader import manifest_damaged
-from ingest.records import Article, Chunk
+from ingest.records import Article, Chunk, Metadata
 from ingest.reports import Skipped, SyncReport
 from ingest.scanning import Scan, Scanned, scan
 from ingest.settings import Settings
+from ingest.stories import refresh_stories
 from ingest.tantivy_lexical import (
     CHECKSUMS,
     GenerationRecord,
@@ -75,6 +81,7 @@ from ingest.tantivy_lexical import (
     remove_generations,
     write_generation,
 )
+from ingest.wire import DEFAULT_PARAMS as DEFAULT_WIRE
 
 logger = logging.getLogger(__name__)
 
@@ -227,6 +234,13 @@ class _Sync:
         self.reused = 0
         self._publishing: tuple[int, GenerationRecord, IndexState | None] | None = None
         self._recorded: dict[str, FileStat] = {}
+        try:
+            self.fields = parse_field_spec(settings.fields)
+        except ValueError as error:
+            self.catalog.close()
+            raise SettingError(str(error)) from None
+        self._metas: dict[str, Metadata] = {}
+        """The metadata of the articles being indexed (Chroma keeps their day and outlet beside each vector)."""
 
     def close(self) -> None:
         """Release the manifest and Chroma (their files are final from here on)."""
@@ -270,7 +284,7 @@ class _Sync:
         if dense_incomplete:
             self.embedder()  # can the dense part be completed now?
         known, self._recorded = self.catalog.file_table()
-        found = scan(self.roots, self.settings.docs_dir, self._recorded)
+        found = scan(self.roots, self.settings.docs_dir, self._recorded, self.fields)
         plan = plan_changes(found.files, known, self.roots, self._acceptable_chunkers())
         repair_dense = (
             pending or health.dense_damaged or health.dense_short or (dense_incomplete and self._embedder is not None)
@@ -293,6 +307,7 @@ class _Sync:
         old = {c.id: c for c in self.catalog.chunks(self.catalog.chunk_ids(old_sources))}
         new = {c.id: c for p in prepared for c in p.chunks}
         kept = old.keys() & new.keys()  # same source, offset and text: the same vector and terms
+        kept -= self._refiled({old[i].source for i in kept}, kept, old)  # their vectors' day or outlet changed
         gone = [i for i in old if i not in kept]
         added = [c for c in new.values() if c.id not in kept]
         self._write_dense(gone, [old[i] for i in gone], added)
@@ -317,6 +332,7 @@ class _Sync:
             self._stats(found, set(plan.to_index) | {d.source for d in plan.new_duplicates}),
             self._rows,
         )
+        refresh_stories(self.catalog)
         if complete and not self._vectors_current:
             self._complete_vectors()
         self._publish(generation, record, health.state)
@@ -426,6 +442,8 @@ class _Sync:
         stats = self._stats(found, set())
         if stats:
             self.catalog.record_stats(stats)
+        if self.catalog.signatures(DEFAULT_WIRE.version)[1]:
+            refresh_stories(self.catalog)  # an index from before wire stories were kept
         record = health.lexical
         if record is None:
             record = self._rebuild_lexical(self.catalog.generation(), leaving=set(), added=())
@@ -470,30 +488,68 @@ class _Sync:
             chunker, counter = self._chunker("approx"), _approximate_counts
         prepared: list[_Prepared] = []
         failed: list[Skipped] = []
+        for source, article, size, origin in self._articles(sources, scanned, failed):
+            record = FileRecord(source, origin, article.content_hash, size, None, article.title, chunker.fingerprint())
+            chunks = chunk_article(article, chunker, counter)
+            terms = tuple(encode_terms(analyze_fields(c.text)) for c in chunks)
+            prepared.append(_Prepared(record, article, chunks, terms))
+            self._metas[source] = article.meta
+        return prepared, tuple(failed)
+
+    def _articles(
+        self, sources: Sequence[str], scanned: dict[str, Scanned], failed: list[Skipped]
+    ) -> Iterable[tuple[str, Article, int, str]]:
+        """(source, Article, size, origin) of each readable document; the others go to `failed` with the reason."""
+        rows: dict[str, set[str]] = {}
         for source in sources:
             entry = scanned[source]
+            if entry.archive is not None:
+                rows.setdefault(entry.archive, set()).add(source)
+                continue
             try:
-                origin = Path(entry.origin)
-                data = origin.read_bytes()
-                raw = read_document(origin, data)
+                path = Path(entry.origin)
+                data = path.read_bytes()
+                sidecar = read_sidecar_bytes(path)
+                article, warnings = file_article(source, path, data, sidecar)
             except SkipFile as error:
                 failed.append(Skipped(source, str(error)))
                 continue
             except OSError as error:
                 failed.append(Skipped(source, f"cannot be read ({error.strerror})"))
                 continue
-            text = clean_text(raw)
-            if not text:
-                failed.append(Skipped(source, "nothing left after removing boilerplate"))
+            self.warnings.extend(warnings)
+            yield source, article, len(data), entry.origin  # the hash of the bytes read, even if changed since
+        for archive, wanted in rows.items():
+            origin = scanned[next(iter(wanted))].origin
+            found: set[str] = set()
+            try:
+                for name, row in archive_rows(Path(origin), archive, self.fields, only=wanted):
+                    if isinstance(row, BadRow):
+                        continue
+                    found.add(name)
+                    try:
+                        article = row_article(archive, row)
+                    except SkipFile as error:
+                        failed.append(Skipped(name, str(error)))
+                        continue
+                    yield name, article, len(row.text.encode("utf-8")), origin
+            except (SkipFile, OSError) as error:
+                reason = str(error) if isinstance(error, SkipFile) else f"cannot be read ({error.strerror})"
+                failed.extend(Skipped(name, reason) for name in sorted(wanted - found))
                 continue
-            content_hash = hash_bytes(data)  # the bytes actually read, even if the file changed since the scan
-            title = find_title_in_raw(raw, text, Path(source).stem)
-            article = Article(source, title, text, content_hash)
-            record = FileRecord(source, entry.origin, content_hash, len(data), None, title, chunker.fingerprint())
-            chunks = chunk_article(article, chunker, counter)
-            terms = tuple(encode_terms(analyze_fields(c.text)) for c in chunks)
-            prepared.append(_Prepared(record, article, chunks, terms))
-        return prepared, tuple(failed)
+            failed.extend(
+                Skipped(name, "the row changed or left the file during ingest") for name in sorted(wanted - found)
+            )
+
+    def _refiled(self, sources: set[str], kept: set[str], old: Mapping[str, Chunk]) -> set[str]:
+        """Of `kept` chunks, those whose article's day or outlet changed: Chroma must store them again."""
+        if not sources:
+            return set()
+        before = self.catalog.article_meta(sources)
+        changed = {
+            s for s in sources if s in self._metas and _filed(self._metas[s]) != _filed(before.get(s, Metadata()))
+        }
+        return {i for i in kept if old[i].source in changed}
 
     def _write_dense(self, gone: Sequence[str], old: Sequence[Chunk], new: Sequence[Chunk]) -> None:
         """Delete the vectors of `gone` chunks, add `new` ones (reusing vectors and passage rows of identical text)."""
@@ -522,8 +578,9 @@ class _Sync:
         rows = rows or {}
         encoded = {c.id: rows[c.text] for c in chunks if c.text in rows}
         reused = [c for c in chunks if c.text in reuse]
+        self._load_metas({c.source for c in chunks})
         if reused:
-            store.add([c.id for c in reused], np.stack([reuse[c.text] for c in reused]), *_payload(reused))
+            store.add([c.id for c in reused], np.stack([reuse[c.text] for c in reused]), *_payload(reused, self._metas))
             lacking = [c for c in reused if c.id not in encoded]
             encoded.update(self._passage_rows(lacking, embedder)[1])
         fresh = [c for c in chunks if c.text not in reuse]
@@ -532,7 +589,7 @@ class _Sync:
             for start in range(0, len(fresh), EMBED_GROUP):
                 group = fresh[start : start + EMBED_GROUP]
                 vectors, rows_of_group = self._passage_rows(group, embedder)
-                store.add([c.id for c in group], vectors, *_payload(group))
+                store.add([c.id for c in group], vectors, *_payload(group, self._metas))
                 encoded.update(rows_of_group)
                 bar.update(len(group))
         finally:
@@ -540,6 +597,13 @@ class _Sync:
         self.embedded += len(fresh)
         self.reused += len(reused)
         return encoded
+
+    def _load_metas(self, sources: set[str]) -> None:
+        """The metadata of articles already in the manifest (a repair re-adds their vectors)."""
+        lacking = [s for s in sources if s not in self._metas]
+        if lacking:
+            known = self.catalog.article_meta(lacking)
+            self._metas.update({s: known.get(s, Metadata()) for s in lacking})
 
     def _passage_rows(self, chunks: Sequence[Chunk], embedder: Embedder) -> tuple[np.ndarray, dict[str, bytes]]:
         """The chunks' vectors, and their encoded passage vectors (sentences and latent terms included)."""
@@ -565,10 +629,11 @@ class _Sync:
         chunks = list(self.catalog.chunks(sorted(missing)))
         rows = {**self.catalog.vectors([c.id for c in chunks]), **self._rows}
         kept = [c for c in chunks if c.id in rows]
+        self._load_metas({c.source for c in kept})
         for start in range(0, len(kept), EMBED_GROUP):
             group = kept[start : start + EMBED_GROUP]
             vectors = np.stack([passage_vectors.decode(rows[c.id]).chunk for c in group])
-            store.add([c.id for c in group], vectors, *_payload(group))
+            store.add([c.id for c in group], vectors, *_payload(group, self._metas))
         lacking = [c for c in chunks if c.id not in rows]
         embedder = self.embedder() if lacking else self._embedder
         if lacking and embedder is not None:
@@ -714,14 +779,31 @@ def _approximate_counts(texts: Sequence[str]) -> list[int]:
     return [approximate_token_count(t) for t in texts]
 
 
-def _payload(chunks: Sequence[Chunk]) -> tuple[None, list[dict[str, str | int]]]:
-    """What Chroma stores beside each vector: the source its filter needs, nothing the manifest already has.
+def _payload(chunks: Sequence[Chunk], metas: Mapping[str, Metadata]) -> tuple[None, list[dict[str, str | int]]]:
+    """What Chroma stores beside each vector: what a filter needs, nothing else the manifest already has.
 
-    Titles and offsets took most of chroma.sqlite3 (0.7 KB a chunk), which every ingest reads whole to
-    check it; an index written before keeps them, unread.
+    The source, and the article's day (`DAY_FIELD`, 20190323) and outlet (`OUTLET_FIELD`) only when known, so
+    a date or outlet filter's `where` leaves out the articles without them (ingest.filters). Titles and
+    offsets took most of chroma.sqlite3 (0.7 KB a chunk), which every ingest reads whole to check it; an
+    index written before keeps them, unread.
     """
-    metadatas: list[dict[str, str | int]] = [{"source": c.source} for c in chunks]
+    metadatas: list[dict[str, str | int]] = []
+    for c in chunks:
+        item: dict[str, str | int] = {"source": c.source}
+        meta = metas.get(c.source)
+        if meta is not None:
+            day, outlet = _filed(meta)
+            if day is not None:
+                item[DAY_FIELD] = day
+            if outlet:
+                item[OUTLET_FIELD] = outlet
+        metadatas.append(item)
     return None, metadatas
+
+
+def _filed(meta: Metadata) -> tuple[int | None, str]:
+    """The day and outlet key Chroma keeps beside an article's vectors."""
+    return date_key(meta.date), outlet_key(meta.outlet)
 
 
 def _progress_bar(total: int, enabled: bool, label: str) -> _Bar:

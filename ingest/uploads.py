@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ingest.archives import ARCHIVE_SUFFIXES
 from ingest.files import hash_bytes
 from ingest.loading import MAX_FILE_BYTES, READERS
 from ingest.sync import NoDocumentsError
 
 MAX_UPLOAD_MB = MAX_FILE_BYTES // (1024 * 1024)
-UPLOAD_TYPES = sorted(READERS)
+UPLOAD_TYPES = sorted({*READERS, *ARCHIVE_SUFFIXES})
+"""Articles, and archive exports with one article a row."""
 Outcome = Literal["saved", "duplicate", "refused"]
 
 

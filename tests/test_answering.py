@@ -11,7 +11,7 @@ import pytest
 from assistant import Answer, Assistant, answer
 from assistant.cli import main
 from assistant.extractive import coverage
-from assistant.followup import MAX_STANDALONE_CHARS, Standalone, follow_up_cue, rule_standalone
+from assistant.followup import MAX_STANDALONE_CHARS, Standalone, follow_up_cue, names_something_new, rule_standalone
 from assistant.settings import AssistantSettings
 
 NOT_FOUND_AR = "لم أجد إجابة لهذا السؤال في الوثائق."
@@ -124,21 +124,51 @@ def test_follow_up_cues(question: str, cue: str) -> None:
 
 def test_rule_joins_the_previous_standalone_question_along_a_chain() -> None:
     history = [("ماذا حدث في منبج؟", "..."), ("كم عدد القتلى؟", "...")]
-    never = lambda _q: False  # noqa: E731 - nothing answerable alone
-    always = lambda _q: True  # noqa: E731
+    article = lambda _s: ["سقط 15 قتيلاً وعشرات الجرحى في تفجير منبج، وتبنى داعش العملية؛ عدد كبير"]  # noqa: E731
+    elsewhere = lambda _s: ["بث التنظيم مقطعاً مصوراً جديداً"]  # noqa: E731 - the earlier topic lacks these words
     chain = Standalone("ومن تبنى العملية؟", "كم عدد القتلى؟ ماذا حدث في منبج؟")
-    assert rule_standalone("ومن تبنى العملية؟", history, never) == chain
+    assert rule_standalone("ومن تبنى العملية؟", history, article) == chain
     assert chain.text == "ومن تبنى العملية؟ كم عدد القتلى؟ ماذا حدث في منبج؟"
-    assert rule_standalone("ومن تبنى العملية؟", history, always) == Standalone("ومن تبنى العملية؟", "كم عدد القتلى؟")
-    assert rule_standalone("كم عدد الجرحى؟", history, always) == Standalone("كم عدد الجرحى؟")
-    assert rule_standalone("كم عدد الجرحى؟", history, never).context == "كم عدد القتلى؟ ماذا حدث في منبج؟"
+    assert rule_standalone("ومن تبنى العملية؟", history, elsewhere) == Standalone("ومن تبنى العملية؟", "كم عدد القتلى؟")
+    assert rule_standalone("كم عدد الجرحى؟", history, elsewhere) == Standalone("كم عدد الجرحى؟")
+    assert rule_standalone("كم عدد الجرحى؟", history, article).context == "كم عدد القتلى؟ ماذا حدث في منبج؟"
     standalone = "ما عدد مقاتلي تنظيم داعش في العراق وسوريا حسب الأمم المتحدة؟"
-    assert rule_standalone(standalone, history, never) == Standalone(standalone)
-    assert rule_standalone("ومتى حدث ذلك؟", None, never) == Standalone("ومتى حدث ذلك؟")
-    assert rule_standalone("ومتى حدث ذلك؟", history, never, "off") == Standalone("ومتى حدث ذلك؟")
-    assert rule_standalone("Who is Sean Ryan?", history, always, "always").context == chain.context
+    assert rule_standalone(standalone, history, article) == Standalone(standalone)
+    assert rule_standalone("ومتى حدث ذلك؟", None, article) == Standalone("ومتى حدث ذلك؟")
+    assert rule_standalone("ومتى حدث ذلك؟", history, article, "off") == Standalone("ومتى حدث ذلك؟")
+    assert rule_standalone("Who is Sean Ryan?", history, article) == Standalone("Who is Sean Ryan?")
+    assert rule_standalone("Who is Sean Ryan?", history, elsewhere, "always").context == chain.context
     long_chain = [(f"and what about question number {i} with many words in it?", "") for i in range(10)]
-    assert len(rule_standalone("And then?", long_chain, never).text) <= MAX_STANDALONE_CHARS
+    assert len(rule_standalone("And then?", long_chain, article).text) <= MAX_STANDALONE_CHARS
+
+
+@pytest.mark.parametrize(
+    ("question", "previous", "topic", "new"),
+    [
+        ("Who is Lahur Talabani?", "ما مدة الرسالة الصوتية الجديدة للبغدادي؟", [], True),
+        ("When was the city liberated?", "ماذا حدث في منبج؟", [], False),
+        ("Who is Sean Ryan?", "What did Sean Ryan say about al-Baghdadi?", [], False),
+        ("كم عدد القتلى؟", "ماذا حدث في منبج؟", ["سقط 15 قتيلاً في التفجير وارتفع عدد الضحايا"], False),
+        ("من هو لاهور طالباني؟", "What did the coalition spokesman say?", ["قال المتحدث باسم التحالف"], True),
+        ("كم أمريكياً قتل في منبج؟", "ما هو الاسم الحقيقي للبغدادي؟", ["اسمه الحقيقي إبراهيم، قتل"], True),
+    ],
+)
+def test_a_short_question_naming_something_new_stands_alone(
+    question: str, previous: str, topic: list[str], new: bool
+) -> None:
+    assert names_something_new(question, previous, topic) is new
+
+
+@pytest.mark.parametrize(
+    ("question", "cue"),
+    [
+        ("What did ISIS call its video about the first generation?", "none"),
+        ("What did he ask the Sunni tribes to do?", "strong"),
+        ("Why did Mattis resign over it?", "weak"),
+    ],
+)
+def test_a_pronoun_after_the_name_it_points_at_is_no_follow_up_cue(question: str, cue: str) -> None:
+    assert follow_up_cue(question) == cue
 
 
 def test_follow_up_question_is_answered_from_the_earlier_topic(lexical_assistant: Assistant) -> None:
@@ -182,7 +212,13 @@ def test_cli_ask_json_is_the_answer(lexical_seed_index: AssistantSettings, capsy
         "score",
         "supported",
         "content_hash",
+        "date",
+        "outlet",
+        "author",
+        "url",
+        "also_in",
     }
+    assert data["citations"][0]["date"] is None and data["citations"][0]["also_in"] == []  # the seeds carry none
     assert data["unsupported"] == []
     assert main(["ask", question, "--index", index, "--model", model]) == 0
     plain = capsys.readouterr().out

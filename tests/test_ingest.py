@@ -130,8 +130,10 @@ def test_bad_files_are_skipped_with_reasons_and_good_ones_indexed(make_settings:
     assert "binary" in reasons["binary.txt"]
     assert "UTF-8" in reasons["windows.txt"]
     assert "unsupported file type .png" in reasons["photo.png"]
+    assert "unreadable Word file" in reasons["report.docx"]
     assert report.added == ("sub/page.html",)
-    assert_in_sync(settings.index_dir, docs, unreadable=frozenset({"empty.txt", "binary.txt", "windows.txt"}))
+    unreadable = frozenset({"empty.txt", "binary.txt", "windows.txt", "report.docx"})
+    assert_in_sync(settings.index_dir, docs, unreadable=unreadable)
 
 
 def test_a_file_that_becomes_unreadable_leaves_the_index(make_settings: SettingsFactory, docs: Path) -> None:

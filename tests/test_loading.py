@@ -56,7 +56,8 @@ def test_pdf_without_text_layer_is_skipped() -> None:
 @pytest.mark.parametrize(
     ("name", "data", "reason"),
     [
-        ("a.docx", b"PK\x03\x04", "unsupported file type .docx"),
+        ("a.doc", b"\xd0\xcf\x11\xe0", "unsupported file type .doc"),
+        ("a.docx", b"PK\x03\x04", "unreadable Word file"),
         ("a.txt", b"", "empty file"),
         ("a.txt", b"  \n\t ", "empty file"),
         ("a.txt", b"\x00\x01\x02binary", "binary"),

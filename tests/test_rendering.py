@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+from html import unescape
+
 import pytest
 
-from assistant.records import Answer, Citation
-from assistant.rendering import escape_text, render_article, render_message, render_sources
+from assistant.records import Answer, Citation, OtherCopy
+from assistant.rendering import escape_text, origin_text, render_article, render_link, render_message, render_sources
 
 
 def test_escape_text_leaves_nothing_active() -> None:
@@ -48,3 +52,47 @@ def test_article_view_marks_the_passage() -> None:
     html = render_article(citation("المقطع المقتبس هنا.", "المقطع المقتبس هنا.", start=5), text)
     assert '<mark id="passage-highlight"><strong>المقطع المقتبس هنا.</strong></mark>' in html
     assert "<script>" not in html and 'dir="rtl"' in html
+
+
+def dated(url: str | None, also_in: tuple[OtherCopy, ...] = ()) -> Citation:
+    base = citation("نص المقطع.", "نص المقطع.")
+    return replace(base, date="2019-03-18T09:00:00+03:00", outlet="الشرق <الأوسط>", url=url, also_in=also_in)
+
+
+def test_sources_show_outlet_date_and_a_safe_link() -> None:
+    html = render_sources(Answer("x [1]", "ar", False, "extractive", (dated("https://aawsat.com/a?b=1&c=2"),)))
+    assert "الشرق &lt;الأوسط&gt; · 2019&#45;03&#45;18" in html  # escaped: the outlet's "<" is text
+    link = re.search(r"<a [^>]*>", html)
+    assert link is not None
+    tag = link.group(0)
+    assert 'href="https://aawsat.com/a?b=1&amp;c=2"' in tag
+    assert 'rel="noopener noreferrer"' in tag and 'target="_blank"' in tag
+
+
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:text/html,<b>x</b>", "ftp://x/y", '"><script>', None]
+)
+def test_only_http_links_are_rendered(url: str | None) -> None:
+    html = render_sources(Answer("x [1]", "ar", False, "extractive", (dated(url),)))
+    assert "<a " not in html and "<script" not in html
+    assert "2019-03-18" in unescape(html)  # outlet and date still shown
+
+
+def test_article_view_shows_origin_and_link() -> None:
+    html = render_article(dated("http://example.com/story"), "نص المقطع. وبعده.")
+    assert 'class="article-origin"' in html and 'href="http://example.com/story"' in html
+
+
+def test_also_in_lists_the_other_copies_in_the_answer_language() -> None:
+    copies = (OtherCopy("b.txt", "الحياة", "2019-03-19", "https://alhayat.com/x"), OtherCopy("c.txt"))
+    html = render_sources(Answer("x [1]", "ar", False, "extractive", (dated(None, copies),)))
+    assert "القصة نفسها في 2 مقالات أخرى" in html
+    assert "الحياة · 2019-03-19" in unescape(html) and 'href="https://alhayat.com/x"' in html and "c.txt" in html
+
+
+def test_origin_text_and_link_labels() -> None:
+    assert origin_text("الحرة", "2019-03-18T09:00:00+03:00") == "الحرة · 2019-03-18"
+    assert origin_text(None, "2019-03-18") == "2019-03-18"
+    assert origin_text("الحرة", None) == "الحرة"
+    assert origin_text(None, None) == ""
+    assert ">alhurra.com/a/b</a>" in unescape(render_link("https://www.alhurra.com/a/b"))

@@ -57,7 +57,8 @@ def test_uploads_stay_inside_the_folder_and_are_checked(tmp_path: Path) -> None:
     results = {r.name: (r.outcome, r.message) for r in save_uploads(paths, docs, max_mb=1)}
     assert results["new.txt"] == ("saved", "saved") and results["new-1.txt"] == ("saved", "saved")
     assert results["copy.txt"] == ("duplicate", "same content as old.txt, which is kept")
-    assert results["tool.exe"][0] == "refused" and results["tool.exe"][1].startswith("only .htm, .html")
+    assert results["tool.exe"][0] == "refused" and results["tool.exe"][1].startswith("only .csv, .docx, .htm")
+    assert ".jsonl" in results["tool.exe"][1]
     assert results["big.txt"] == ("refused", "larger than 1 MB; split it into smaller files")
     assert sorted(p.name for p in docs.iterdir()) == ["new-1.txt", "new.txt", "old.txt"]
     assert not list(tmp_path.glob("*.txt"))

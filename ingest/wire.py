@@ -1,0 +1,200 @@
+"""Wire stories: the same agency story published by several outlets, found by MinHash/LSH over character shingles.
+
+Each article gets a MinHash signature (datasketch) of the character k-grams of its normalized text
+(ingest.analysis.normalize, punctuation and spacing dropped), so re-punctuated, re-spelled (hamza,
+harakat, ة/ه) and re-wrapped copies look alike. Locality-sensitive hashing over bands of the
+signature proposes candidate pairs; a pair is one story when the smaller article is mostly contained
+in the larger (the containment estimated from the signatures' Jaccard and the two sets' sizes), which
+holds for a changed headline, an added byline and trimmed paragraphs alike, and fails for two
+articles that only share a quote or a background paragraph. Stories are the connected groups of
+such pairs. The parameters below were chosen on a measured set (docs/wire-stories.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from ingest.analysis import normalize
+
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+@dataclass(frozen=True, slots=True)
+class WireParams:
+    """Shingling, signature and grouping parameters (docs/wire-stories.md measured them)."""
+
+    shingle: int = 7
+    """Characters per shingle of the normalized text."""
+    permutations: int = 128
+    bands: int = 42
+    rows: int = 3
+    """LSH bands of `rows` signature values each (bands * rows <= permutations)."""
+    containment: float = 0.7
+    """Share of the smaller article's shingles found in the larger one, above which they are one story."""
+    min_shingles: int = 60
+    """Articles with fewer distinct shingles (a few words) are never grouped: too little to tell."""
+    seed: int = 1
+
+    @property
+    def version(self) -> str:
+        """Recorded in the index: signatures made with other parameters are recomputed."""
+        return f"minhash/{self.shingle}/{self.permutations}/{self.seed}"
+
+
+DEFAULT_PARAMS = WireParams()
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """An article's MinHash values and how many distinct shingles it has."""
+
+    values: np.ndarray
+    """uint32, one per permutation."""
+    size: int
+
+    def to_bytes(self) -> bytes:
+        """For the manifest: the size (4 bytes) then the values."""
+        return np.uint32(min(self.size, 2**32 - 1)).tobytes() + self.values.astype("<u4").tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Signature:
+        """The inverse of `to_bytes`."""
+        size = int(np.frombuffer(data[:4], dtype="<u4")[0])
+        return cls(np.frombuffer(data[4:], dtype="<u4").astype(np.uint32), size)
+
+
+def shingle_text(text: str) -> str:
+    """The text shingles are taken from: normalized, words separated by single spaces, no punctuation."""
+    return " ".join(_NOT_WORD.sub(" ", normalize(text)).split())
+
+
+def shingles(text: str, size: int = DEFAULT_PARAMS.shingle) -> set[bytes]:
+    """The distinct character `size`-grams of `shingle_text(text)`."""
+    flat = shingle_text(text)
+    if len(flat) <= size:
+        return {flat.encode("utf-8")} if flat else set()
+    return {flat[i : i + size].encode("utf-8") for i in range(len(flat) - size + 1)}
+
+
+def signature(text: str, params: WireParams = DEFAULT_PARAMS) -> Signature:
+    """The MinHash signature of `text`."""
+    from datasketch import MinHash
+
+    grams = shingles(text, params.shingle)
+    minhash = MinHash(num_perm=params.permutations, seed=params.seed)
+    if grams:
+        minhash.update_batch(grams)
+    return Signature(minhash.hashvalues.astype(np.uint32), len(grams))
+
+
+def jaccard(a: Signature, b: Signature) -> float:
+    """Estimated Jaccard similarity of the two shingle sets."""
+    return float(np.mean(a.values == b.values))
+
+
+def containment(a: Signature, b: Signature) -> float:
+    """Estimated share of the smaller set found in the larger: |A ∩ B| / min(|A|, |B|)."""
+    if not a.size or not b.size:
+        return 0.0
+    j = jaccard(a, b)
+    shared = j * (a.size + b.size) / (1 + j)
+    return min(1.0, shared / min(a.size, b.size))
+
+
+def same_story(a: Signature, b: Signature, params: WireParams = DEFAULT_PARAMS) -> bool:
+    """True when the two articles are copies of one story."""
+    if min(a.size, b.size) < params.min_shingles:
+        return False
+    return containment(a, b) >= params.containment
+
+
+def group_stories(signatures: Mapping[str, Signature], params: WireParams = DEFAULT_PARAMS) -> dict[str, str]:
+    """Story of every article that has copies: {source: story}, the story named by its first source (sorted).
+
+    Articles without a copy are left out. Candidate pairs come from LSH bands; each is checked with the
+    containment rule of `same_story` (vectorized); stories are the connected groups of checked pairs.
+    """
+    names = sorted(s for s, sig in signatures.items() if sig.size >= params.min_shingles)
+    if len(names) < 2:
+        return {}
+    matrix = np.stack([signatures[n].values for n in names]).astype(np.uint32)
+    sizes = np.array([signatures[n].size for n in names], dtype=np.float64)
+    pairs = _candidates(matrix, params)
+    kept = _same_story_pairs(matrix, sizes, pairs, params)
+    parent = np.arange(len(names))
+
+    def find(i: int) -> int:
+        root = i
+        while parent[root] != root:
+            root = int(parent[root])
+        while parent[i] != root:
+            parent[i], i = root, int(parent[i])
+        return root
+
+    for i, j in kept:
+        root_i, root_j = find(int(i)), find(int(j))
+        if root_i != root_j:
+            parent[max(root_i, root_j)] = min(root_i, root_j)
+    groups: dict[int, list[str]] = {}
+    for index, name in enumerate(names):
+        groups.setdefault(find(index), []).append(name)
+    return {name: members[0] for members in groups.values() if len(members) > 1 for name in members}
+
+
+def _same_story_pairs(
+    matrix: np.ndarray, sizes: np.ndarray, pairs: np.ndarray, params: WireParams, batch: int = 65_536
+) -> np.ndarray:
+    """The candidate pairs whose estimated containment reaches `params.containment`."""
+    kept = []
+    for start in range(0, len(pairs), batch):
+        block = pairs[start : start + batch]
+        left, right = block[:, 0], block[:, 1]
+        j = (matrix[left] == matrix[right]).mean(axis=1)
+        shared = j * (sizes[left] + sizes[right]) / (1 + j)
+        share = shared / np.minimum(sizes[left], sizes[right])
+        kept.append(block[share >= params.containment])
+    return np.concatenate(kept) if kept else np.empty((0, 2), dtype=np.int64)
+
+
+def _candidates(matrix: np.ndarray, params: WireParams) -> np.ndarray:
+    """Distinct pairs (i < j) of rows that agree on every value of at least one band, as an (n, 2) array."""
+    multipliers = np.frombuffer(
+        b"".join(hashlib.blake2b(bytes([k]), digest_size=8).digest() for k in range(params.rows)), dtype=np.uint64
+    ) | np.uint64(1)
+    wide = matrix.astype(np.uint64)
+    count = len(matrix)
+    found: list[np.ndarray] = []
+    for band in range(params.bands):
+        block = wide[:, band * params.rows : (band + 1) * params.rows]
+        keys = (block * multipliers).sum(axis=1)  # wraps around: a hash of the band's values
+        order = np.argsort(keys, kind="stable")
+        ranked = keys[order]
+        bounds = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1], True])
+        lengths = np.diff(bounds)
+        twos = bounds[:-1][lengths == 2]  # most buckets hold one pair: all of them at once
+        first, second = order[twos], order[twos + 1]
+        found.append(np.minimum(first, second) * count + np.maximum(first, second))
+        for start, length in zip(bounds[:-1][lengths > 2], lengths[lengths > 2], strict=True):
+            members = np.sort(order[start : start + length])
+            if length <= 32:
+                left, right = _upper_pairs(int(length))
+                found.append(members[left] * count + members[right])
+            else:  # a crowded bucket: each member against the first and its neighbour
+                found.append(members[0] * count + members[1:])
+                found.append(members[:-1] * count + members[1:])
+    if not found:
+        return np.empty((0, 2), dtype=np.int64)
+    codes = np.unique(np.concatenate(found).astype(np.int64))
+    return np.stack([codes // count, codes % count], axis=1)
+
+
+@cache
+def _upper_pairs(size: int) -> tuple[np.ndarray, np.ndarray]:
+    left, right = np.triu_indices(size, k=1)
+    return left, right
