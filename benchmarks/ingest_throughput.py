@@ -363,7 +363,7 @@ def ingest_without_encoder(
             {}, index_dir=index_dir, docs_dir=docs, embedding_model=str(model_dir), batch_size=BATCH_SIZE
         )
         report, elapsed = timed_sync(settings, docs, preloaded(CachedEmbedder(inner, vectors)))
-        if report.embedded != report.chunks or report.chunks != len(vectors):
+        if report.embedded != report.chunks:  # (chunk texts repeat: `vectors` holds each text once)
             raise RuntimeError(f"unexpected ingest report: {report.to_dict()}")
         seconds.append(elapsed.wall)
         release_chroma()

@@ -36,40 +36,14 @@ from assistant.settings import AssistantSettings  # noqa: E402
 from ingest.sync import sync  # noqa: E402
 from tests.news_corpus import archive_rows  # noqa: E402
 
-LATEST = [
-    "What is the latest on Baghouz?",
-    "What are the most recent ISIS audio messages?",
-    "Newest statement by the coalition",
-    "What did al-Muhajir say recently?",
-    "latest news from Manbij",
-    "ما آخر أخبار الباغوز؟",
-    "ما هو آخر تسجيل صوتي للمهاجر؟",
-    "آخر ما قاله البغدادي",
-    "أحدث رسالة للبغدادي",
-    "ما الأحدث عن معركة الموصل؟",
-    "ماذا قال المتحدث باسم التحالف مؤخراً؟",
-    "ما مدة الخطاب الأخير للبغدادي؟",
-    "الرسالة الأخيرة لداعش",
-    "بآخر التطورات في منبج",
-    "ما آخر المستجدات في إدلب؟",
-    "أحدث بيان للتحالف الدولي",
+QUESTIONS = [
+    json.loads(line)
+    for line in (REPO_ROOT / "tests" / "data" / "recency_questions.jsonl").read_text("utf-8").splitlines()
+    if line.strip()
 ]
-OTHER = [
-    "Where was the last ISIS enclave in Syria?",
-    "What did the coalition spokesman say about al-Baghdadi?",
-    "Who was the last leader of the group?",
-    "هل نشر التنظيم تسجيلاً آخر للبغدادي؟",
-    "انتقل التنظيم إلى مكان آخر",
-    "ما مدة الرسالة الصوتية للبغدادي؟",
-    "ماذا حدث في منبج؟",
-    "هل هناك مصدر آخر للخبر؟",
-    "قال مسؤول آخر إن المعركة انتهت",
-    "من هو لاهور طالباني؟",
-    "ظهر في تسجيل آخر من الموصل",
-    "بماذا هدد المهاجر نيوزيلندا؟",
-    "في موقع آخر من المدينة",
-    "ما هو عدد المقاتلين الأجانب؟",
-]
+"""The labelled set (tests/test_recency.py checks every row of it)."""
+LATEST = [q["question"] for q in QUESTIONS if q["latest"]]
+OTHER = [q["question"] for q in QUESTIONS if not q["latest"]]
 
 Row = dict[str, Any]
 

@@ -26,6 +26,7 @@ CITATION_KEYS = {
     "score",
     "dense_score",
     "lexical_score",
+    "terms_score",
     "found_by",
     "content_hash",
     "date",

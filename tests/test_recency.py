@@ -2,45 +2,24 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from assistant.recency import asks_for_latest, prefer_recent, recency_bonus
 
-
-@pytest.mark.parametrize(
-    "question",
-    [
-        "What is the latest on Baghouz?",
-        "What are the most recent ISIS audio messages?",
-        "Newest statement by the coalition",
-        "What did al-Muhajir say recently?",
-        "ما آخر أخبار الباغوز؟",
-        "ما هو آخر تسجيل صوتي للمهاجر؟",
-        "آخر ما قاله البغدادي",
-        "أحدث رسالة للبغدادي",
-        "ما الأحدث عن معركة الموصل؟",
-        "ماذا قال المتحدث باسم التحالف مؤخراً؟",
-        "ما مدة الخطاب الأخير للبغدادي؟",
-        "الرسالة الأخيرة لداعش",
-    ],
-)
-def test_latest_news_questions(question: str) -> None:
-    assert asks_for_latest(question)
+QUESTIONS = [
+    json.loads(line)
+    for line in (Path(__file__).parent / "data" / "recency_questions.jsonl").read_text("utf-8").splitlines()
+    if line.strip()
+]
 
 
-@pytest.mark.parametrize(
-    "question",
-    [
-        "Where was the last ISIS enclave in Syria?",  # "last": final, not newest
-        "What did the coalition spokesman say about al-Baghdadi?",
-        "هل نشر التنظيم تسجيلاً آخر للبغدادي؟",  # another recording
-        "انتقل التنظيم إلى مكان آخر",  # another place
-        "ما مدة الرسالة الصوتية للبغدادي؟",
-        "ماذا حدث في منبج؟",
-    ],
-)
-def test_other_questions(question: str) -> None:
-    assert not asks_for_latest(question)
+@pytest.mark.parametrize("row", QUESTIONS, ids=[q["question"] for q in QUESTIONS])
+def test_latest_news_questions_and_the_others(row: dict[str, object]) -> None:
+    """The measured set of benchmarks/recency.py: 'آخر' as 'another' and 'last' as 'final' are no request."""
+    assert asks_for_latest(str(row["question"])) is row["latest"]
 
 
 def test_recency_bonus_halves_every_half_life() -> None:
