@@ -11,11 +11,11 @@ from collections.abc import Iterable
 from assistant.llm import LLMUnavailableError
 from assistant.phrases import phrase
 from assistant.records import Language
-from assistant.retrieval import IndexMissingError
 from ingest.declarations import SettingError
-from ingest.embedding import EmbeddingUnavailableError
-from ingest.indexing import ModelMismatchError, NoDocumentsError
+from ingest.embedding import EmbeddingUnavailableError, ModelMismatchError
+from ingest.reader import IndexMissingError, ManifestDamagedError
 from ingest.redaction import redact
+from ingest.sync import NoDocumentsError
 from ingest.uploads import DocumentsFolderMissingError
 
 
@@ -29,6 +29,8 @@ def advise(error: BaseException, language: Language = "en", secrets: Iterable[st
         return phrase("error_documents_missing_ingest", language)
     if isinstance(error, IndexMissingError):
         return phrase("error_index_missing", language)
+    if isinstance(error, ManifestDamagedError):
+        return phrase("error_manifest_damaged", language)
     if isinstance(error, ModelMismatchError | EmbeddingUnavailableError):
         return phrase("error_model", language)
     if isinstance(error, LLMUnavailableError):

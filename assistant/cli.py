@@ -18,16 +18,19 @@ from assistant.llm import LLMUnavailableError
 from assistant.phrases import phrase
 from assistant.records import Answer
 from assistant.rendering import origin_text
-from assistant.retrieval import IndexMissingError
 from assistant.service import clean_question
 from assistant.settings import AssistantSettings, all_settings, declared
 from ingest.declarations import Declared, SettingError
-from ingest.embedding import EmbeddingUnavailableError
+from ingest.embedding import EmbeddingUnavailableError, ModelMismatchError
 from ingest.files import IndexBusyError
 from ingest.filters import ArticleFilter
-from ingest.indexing import ModelMismatchError, NoDocumentsError, SyncReport, index_status, sync
 from ingest.metadata import safe_url
+from ingest.panics import is_panic
+from ingest.reader import IndexMissingError, ManifestDamagedError
 from ingest.redaction import protect_logs, redact
+from ingest.reports import SyncReport
+from ingest.status import Status, index_status
+from ingest.sync import NoDocumentsError, sync
 
 if TYPE_CHECKING:
     from assistant.evaluation import EvalReport
@@ -36,6 +39,7 @@ EXPECTED_ERRORS = (
     IndexBusyError,
     IndexMissingError,
     LLMUnavailableError,
+    ManifestDamagedError,
     ModelMismatchError,
     NoDocumentsError,
     EmbeddingUnavailableError,
@@ -106,7 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
         chat, "host", "port", "auth", "docs_dir", "index_dir", "embedding_model", "llm", "concurrency", "mcp"
     )
 
-    status = commands.add_parser("status", help="show what the index holds", description="Show what the index holds.")
+    status = commands.add_parser(
+        "status",
+        help="show what the index holds and check it",
+        description="Show what the index holds, and check every part of it: the manifest is read whole, each "
+        "lexical index file is compared with the checksum recorded when it was written, Chroma's vector index "
+        "is checked for consistency and its count against the manifest. Exits with 1 when a part is damaged, "
+        "missing or out of step (each is named, with what to run).",
+    )
     add_setting_options(status, "index_dir")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
 
@@ -187,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     if not args.verbose:  # model-loading progress bars are noise around a one-line answer
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        loaded = sys.modules.get("transformers")
+        if loaded is not None and os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1":
+            loaded.utils.logging.disable_progress_bar()  # imported before main() ran: it read the flag already
     if args.command == "ask" and not clean_question(args.question):
         console.err('Error: the question is empty; ask something, e.g. assistant ask "ماذا حدث في منبج؟"')
         return 2
@@ -209,7 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.err("Interrupted; run the same command again to finish (the index repairs itself).")
         return 130
-    except Exception as error:
+    except BaseException as error:
+        if not isinstance(error, Exception) and not is_panic(error):
+            raise
         logging.getLogger(__name__).info("unexpected error", exc_info=True)
         kept = " The previous index is intact and still answers;" if args.command in ("ingest", "chat") else ""
         console.err(
@@ -418,27 +434,40 @@ def parse_auth(value: str) -> tuple[str, str] | None:
 
 
 def _status(args: argparse.Namespace, console: Console) -> int:
-    status = index_status(settings_from(args).index)
+    status = index_status(settings_from(args).index, deep=True)
     if args.json:
         console.json(status.to_dict())
-        return 0
-    if not status.documents:
-        console.out(f"No documents indexed in {status.index}. Run `assistant ingest` to build the index.")
-        return 0
-    console.out(
-        "\n".join(
-            [
-                f"index:      {status.index}",
-                f"documents:  {status.documents}",
-                f"chunks:     {status.chunks}",
-                f"model:      {status.model}",
-                f"dense:      {'yes' if status.dense else 'no (lexical search only)'}",
-                f"lexical:    {'yes' if status.lexical else 'no (run `assistant ingest` to rebuild it)'}",
-                f"updated at: {status.updated_at}",
-            ]
-        )
-    )
-    return 0
+    else:
+        console.out(format_status(status))
+    return 0 if status.healthy else 1
+
+
+def format_status(status: Status) -> str:
+    """The counts, each part's state and every problem found."""
+    if not status.documents and status.healthy:
+        return f"No documents indexed in {status.index}. Run `assistant ingest` to build the index."
+    parts = {problem.part for problem in status.problems}
+    lines = [
+        f"index:      {status.index}",
+        f"documents:  {status.documents}",
+        f"chunks:     {status.chunks}",
+        f"model:      {status.model}",
+        f"generation: {status.generation}",
+        f"manifest:   {'damaged' if 'manifest' in parts else 'verified'}",
+        f"dense:      {_dense_line(status, 'dense' in parts)}",
+        f"lexical:    {'yes, verified' if status.lexical else 'no (run `assistant ingest` to rebuild it)'}",
+        f"updated at: {status.updated_at}",
+    ]
+    lines.extend(f"problem:    {problem.part}: {problem.detail}" for problem in status.problems)
+    return "\n".join(lines)
+
+
+def _dense_line(status: Status, damaged: bool) -> str:
+    if status.dense:
+        return f"yes, {status.vectors} vectors, verified"
+    if damaged:
+        return "no (damaged: run `assistant ingest` to repair it)"
+    return "no (lexical search only)"
 
 
 def format_report(report: SyncReport) -> str:
@@ -448,11 +477,10 @@ def format_report(report: SyncReport) -> str:
         f"{len(report.unchanged)} unchanged, {len(report.duplicates)} duplicates, {len(report.skipped)} skipped "
         f"in {report.seconds:.2f} s",
         f"index: {report.documents} documents, {report.chunks} chunks; "
-        f"{report.embedded} chunks embedded, {report.reused} reused; "
+        f"{report.embedded} chunks embedded, {report.reused} reused, {report.kept} kept; "
         f"dense: {'yes' if report.dense else 'no'} ({report.model})",
     ]
-    if report.repaired:
-        lines.append("repaired an interrupted earlier ingest")
+    lines.extend(f"repaired: {repair}" for repair in report.repairs)
     for label, paths in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
         lines.extend(f"  {label}: {path}" for path in paths)
     lines.extend(f"  duplicate: {d.path} (same content as {d.duplicate_of})" for d in report.duplicates)

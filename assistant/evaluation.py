@@ -14,18 +14,20 @@ import logging
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from assistant.llm import build_chat_model
+from assistant.notes import render_notes
 from assistant.records import Answer
 from assistant.settings import AssistantSettings
 from ingest.analysis import normalize
 from ingest.embedding import Embedder, EmbeddingUnavailableError, resolve_model
-from ingest.indexing import load_embedder, sync
+from ingest.factories import load_embedder
 from ingest.settings import Settings
+from ingest.sync import sync
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +104,39 @@ class EvalReport:
         return asdict(self)
 
 
+@dataclass(frozen=True, slots=True)
+class SquadQuestion:
+    """One question of a SQuAD file, with its paragraph (an index into `SquadFile.paragraphs`)."""
+
+    id: str
+    question: str
+    paragraph: int
+    answers: tuple[str, ...]
+    """Gold answer texts; () for an unanswerable question (`is_impossible`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SquadFile:
+    """A SQuAD v1.1/v2 file: its unique paragraphs (first-seen order), their article titles, its questions."""
+
+    name: str
+    paragraphs: tuple[str, ...]
+    titles: tuple[str, ...]
+    questions: tuple[SquadQuestion, ...]
+
+
 # ---------------------------------------------------------------- metrics (pure)
+
+
+def first_relevant_rank(sources: Sequence[str], relevant: Iterable[str]) -> int:
+    """1-based rank of the first passage from a relevant source; 0 when none is among `sources`."""
+    gold = set(relevant)
+    return next((rank for rank, source in enumerate(sources, start=1) if source in gold), 0)
+
+
+def reciprocal_rank(rank: int, depth: int = max(CUTOFFS)) -> float:
+    """1/rank within the first `depth` (0 beyond it, or when nothing relevant was found)."""
+    return 1.0 / rank if 0 < rank <= depth else 0.0
 
 
 def rank_metrics(
@@ -127,8 +161,7 @@ def rank_metrics(
             raise ValueError("an item has no relevant sources; leave it out of the ranking metrics")
         for k in cutoffs:
             sums[f"recall_at_{k}"] += len(gold.intersection(sources[:k])) / len(gold)
-        first = next((rank for rank, source in enumerate(sources[:depth], start=1) if source in gold), None)
-        sums[f"mrr_at_{depth}"] += 1.0 / first if first else 0.0
+        sums[f"mrr_at_{depth}"] += reciprocal_rank(first_relevant_rank(sources, gold), depth)
     return {name: total / len(ranked) for name, total in sums.items()}
 
 
@@ -192,23 +225,50 @@ def parse_eval_text(text: str, name: str) -> EvalSet:
     return _parse_jsonl(text, name)
 
 
-def _parse_squad(document: dict[str, Any], name: str) -> EvalSet:
+def read_squad(path: Path) -> SquadFile:
+    """The paragraphs, titles and questions of a SQuAD JSON file (raises EvalFileError saying what is wrong).
+
+    The benchmarks read their question sets through this too, so they count exactly what `assistant eval` does.
+    """
+    try:
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise EvalFileError(f"{path} cannot be read as SQuAD JSON ({error})") from error
+    if not isinstance(document, dict) or "data" not in document:
+        raise EvalFileError(f"{path.name} is not SQuAD JSON (no 'data' list)")
+    return _squad_file(document, path.name)
+
+
+def _squad_file(document: dict[str, Any], name: str) -> SquadFile:
     paragraph_index: dict[str, int] = {}
-    items: list[EvalItem] = []
-    for where, paragraph in _squad_paragraphs(document, name):
+    titles: list[str] = []
+    questions: list[SquadQuestion] = []
+    for where, title, paragraph in _squad_paragraphs(document, name):
         context = paragraph.get("context")
         qas = paragraph.get("qas", [])
         if not isinstance(context, str) or not isinstance(qas, list):
             raise EvalFileError(f"{name} is not valid SQuAD JSON ({where} needs a 'context' string and a 'qas' list)")
-        number = paragraph_index.setdefault(context, len(paragraph_index))
+        if context not in paragraph_index:
+            paragraph_index[context] = len(paragraph_index)
+            titles.append(title)
         for q, qa in enumerate(qas):
-            items.append(_squad_item(qa, f"{where}.qas[{q}]", paragraph_file(number), name))
+            questions.append(_squad_question(qa, f"{where}.qas[{q}]", paragraph_index[context], name))
+    return SquadFile(name, tuple(paragraph_index), tuple(titles), tuple(questions))
+
+
+def _parse_squad(document: dict[str, Any], name: str) -> EvalSet:
+    squad = _squad_file(document, name)
+    items = [
+        # an unanswerable question has no paragraph that answers it, so it only counts for abstention
+        EvalItem(q.question, (paragraph_file(q.paragraph),) if q.answers else None, q.answers)
+        for q in squad.questions
+    ]
     if not items:
         raise EvalFileError(f"{name} holds no questions; give a SQuAD file with at least one 'qas' entry")
-    return EvalSet(name, "squad", tuple(items), tuple(paragraph_index))
+    return EvalSet(name, "squad", tuple(items), squad.paragraphs)
 
 
-def _squad_paragraphs(document: dict[str, Any], name: str) -> Iterator[tuple[str, dict[str, Any]]]:
+def _squad_paragraphs(document: dict[str, Any], name: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
     data = document["data"]
     if not isinstance(data, list):
         raise EvalFileError(f"{name} is not valid SQuAD JSON ('data' must be a list of articles)")
@@ -219,10 +279,10 @@ def _squad_paragraphs(document: dict[str, Any], name: str) -> Iterator[tuple[str
         for p, paragraph in enumerate(paragraphs):
             if not isinstance(paragraph, dict):
                 raise EvalFileError(f"{name} is not valid SQuAD JSON (data[{a}].paragraphs[{p}] is not an object)")
-            yield f"data[{a}].paragraphs[{p}]", paragraph
+            yield f"data[{a}].paragraphs[{p}]", str(article.get("title", "")), paragraph
 
 
-def _squad_item(qa: object, where: str, source: str, name: str) -> EvalItem:
+def _squad_question(qa: object, where: str, paragraph: int, name: str) -> SquadQuestion:
     if not isinstance(qa, dict) or not isinstance(qa.get("question"), str):
         raise EvalFileError(f"{name} is not valid SQuAD JSON ({where} needs a 'question' string)")
     answers = qa.get("answers", [])
@@ -231,8 +291,7 @@ def _squad_item(qa: object, where: str, source: str, name: str) -> EvalItem:
     ):
         raise EvalFileError(f"{name} is not valid SQuAD JSON ({where}.answers must be a list of {{'text': ...}})")
     texts = () if qa.get("is_impossible") is True else tuple(a["text"] for a in answers if a["text"].strip())
-    # an unanswerable question has no paragraph that answers it, so it only counts for abstention
-    return EvalItem(qa["question"], (source,) if texts else None, texts)
+    return SquadQuestion(str(qa.get("id", where)), qa["question"], paragraph, texts)
 
 
 def _parse_jsonl(text: str, name: str) -> EvalSet:
@@ -327,7 +386,8 @@ def _run(
     assistant = Assistant.from_settings(settings, chat_model=chat_model, embedder_factory=embedder_factory)
     try:
         if eval_set.format == "jsonl":  # a temporary SQuAD index is dense unless `notes` already says why not
-            retriever_note = (assistant.retriever.note,) if assistant.retriever.note else ()
+            rendered = render_notes(assistant.retriever.notes, "en")
+            retriever_note = (rendered,) if rendered else ()
             notes = (*notes, *retriever_note, *_unknown_sources(eval_set, assistant.retriever.sources()))
         ranked: list[tuple[str, ...]] = []
         relevant: list[tuple[str, ...]] = []

@@ -12,18 +12,17 @@ from typing import TYPE_CHECKING, Any, cast
 from assistant.extractive import abstain, extract_answer
 from assistant.followup import FollowUps, History, Standalone, llm_rewrite, rule_standalone
 from assistant.generation import generate_answer
-from assistant.llm import LLMUnavailableError, build_chat_model
+from assistant.llm import LLMUnavailableError
+from assistant.notes import render_notes
 from assistant.phrases import phrase
-from assistant.records import Answer, Language, Mode, Passage
-from assistant.reranking import Reranker
+from assistant.records import Answer, Mode, Passage
 from assistant.retrieval import Retrieval, Retriever
 from assistant.settings import AssistantSettings, check_k, check_sources
 from ingest.analysis import detect_language
 from ingest.declarations import SettingError
 from ingest.embedding import Embedder
+from ingest.factories import load_embedder
 from ingest.filters import ArticleFilter
-from ingest.indexing import load_embedder
-from ingest.redaction import protect_logs
 from ingest.settings import Settings
 
 if TYPE_CHECKING:
@@ -57,13 +56,9 @@ class Assistant:
 
         `chat_model` (any LangChain chat model) overrides `settings.llm`.
         """
-        settings = settings or AssistantSettings.from_env()
-        protect_logs(settings.secrets())
-        reranker = Reranker(settings.reranker_model, settings.index.device) if settings.rerank else None
-        retriever = Retriever.open(settings, embedder_factory=embedder_factory, reranker=reranker)
-        if chat_model is None and settings.llm:
-            chat_model = build_chat_model(settings.llm, settings.llm_timeout)
-        return cls(settings, retriever, chat_model)
+        from assistant.factory import build_assistant
+
+        return build_assistant(settings, chat_model=chat_model, embedder_factory=embedder_factory)
 
     @property
     def mode(self) -> Mode:
@@ -143,7 +138,7 @@ class Assistant:
         asked = self._standalone(question, history, model, topic)
         retrieval = retrieve(asked)
         standalone = asked.text
-        note = _note(retrieval, language)
+        note = render_notes(retrieval.notes, language)
         if not retrieval.passages:
             yield abstain(language, self._mode(model), note, standalone)
             return
@@ -275,11 +270,3 @@ def clean_question(question: str) -> str:
         cut = question.rfind(" ", 0, MAX_QUESTION_CHARS)
         question = question[: cut if cut > 0 else MAX_QUESTION_CHARS]
     return question
-
-
-def _note(retrieval: Retrieval, language: Language) -> str:
-    notes = [] if retrieval.dense else [phrase("lexical_only", language)]
-    for marker in ("The lexical index", "The vector store"):
-        if marker in retrieval.note:
-            notes.append(retrieval.note[retrieval.note.index(marker) :].split(". ")[0].rstrip(".") + ".")
-    return " ".join(notes)

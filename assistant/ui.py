@@ -24,8 +24,10 @@ from assistant.records import Answer, Citation, Language
 from assistant.rendering import escape_text, render_article, render_message, render_sources
 from assistant.service import Assistant
 from ingest.analysis import detect_language
-from ingest.indexing import SyncReport, index_status, load_embedder
+from ingest.factories import load_embedder
 from ingest.redaction import redact, redact_data
+from ingest.reports import SyncReport
+from ingest.status import index_status
 from ingest.uploads import MAX_UPLOAD_MB, UPLOAD_TYPES, SavedUpload, save_uploads
 from ingest.writer import IndexWriter, IngestOutcome, WriterState
 

@@ -56,12 +56,12 @@ from reporting import publish
 from retrieval_quality import DEFAULT_WORK_DIR, EVAL_DIR, build_index, load_squad, machine_lines
 
 from assistant import extractive
-from assistant.evaluation import comparable
+from assistant.evaluation import comparable, read_squad
 from assistant.extractive import ScoredSentence, score_sentences
 from assistant.retrieval import Retriever
 from assistant.settings import AssistantSettings
 from ingest.analysis import Language, detect_language
-from ingest.indexing import sync
+from ingest.sync import sync
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 K = 5
@@ -98,14 +98,8 @@ class Pool:
 
 
 def squad_items(path: Path) -> dict[str, Item]:
-    """Question id -> question and gold answers, from a SQuAD v1.1 file."""
-    data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    return {
-        qa["id"]: Item(qa["question"], tuple(a["text"] for a in qa["answers"]))
-        for article in data
-        for paragraph in article["paragraphs"]
-        for qa in paragraph["qas"]
-    }
+    """Question id -> question and gold answers, read as `assistant eval` reads a SQuAD file."""
+    return {q.id: Item(q.question, q.answers) for q in read_squad(path).questions}
 
 
 def top_sentence(question: str, retriever: Retriever) -> ScoredSentence | None:

@@ -54,7 +54,7 @@ from assistant.records import Answer
 from assistant.service import Assistant
 from assistant.settings import AssistantSettings
 from ingest.analysis import detect_language
-from ingest.indexing import sync
+from ingest.sync import sync
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA = REPO_ROOT / "tests" / "data"

@@ -45,7 +45,8 @@ from assistant.retrieval import Retriever  # noqa: E402
 from assistant.settings import AssistantSettings  # noqa: E402
 from ingest.catalog import Catalog  # noqa: E402
 from ingest.filters import ArticleFilter  # noqa: E402
-from ingest.indexing import MANIFEST, sync  # noqa: E402
+from ingest.layout import MANIFEST  # noqa: E402
+from ingest.sync import sync  # noqa: E402
 from ingest.wire import DEFAULT_PARAMS, group_stories, signature  # noqa: E402
 from tests.news_corpus import EVAL_DIR, archive_rows, pairwise_quality  # noqa: E402
 

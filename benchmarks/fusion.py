@@ -62,6 +62,7 @@ from retrieval_quality import (
 )
 
 from assistant.fusion import fuse_rrf, fuse_scores
+from assistant.notes import render_notes
 from assistant.retrieval import Retriever
 from ingest.analysis import detect_language
 from ingest.embedding import query_with_terms
@@ -92,13 +93,13 @@ def record(retriever: Retriever, embedder: CachingEmbedder, questions: QuestionS
     """The candidates and their evidence for every question of `questions`."""
     rows = []
     for question, relevant_source in zip(questions.questions, questions.sources, strict=True):
-        lexical = retriever._lexical_hits(question, None)
+        lexical = retriever.lexical_hits(question, retriever.settings.lexical_depth)
         query, query_terms = query_with_terms(embedder, question)
-        dense = retriever._dense_hits(query, None)
+        dense = retriever.dense_hits(query, retriever.settings.dense_depth)
         ids = list(dict.fromkeys([*lexical, *dense]))
-        evidence = retriever._dense_evidence(query, ids, query_terms)
+        evidence = retriever.dense_evidence(query, ids, query_terms)
         language = detect_language(question)
-        chunk_source = {c.id: c.source for c in retriever._catalog.chunks(ids)}
+        chunk_source = {c.id: c.source for c in retriever.chunks(ids).values()}
         rows.append(
             Candidates(
                 ids,
@@ -285,7 +286,7 @@ def main() -> None:
         built = build_index(corpus, args.model, args.work_dir)
         retriever = Retriever.open(built.settings)
         if retriever.embedder is None:
-            raise SystemExit(f"the index has no dense part: {retriever.note}")
+            raise SystemExit(f"the index has no dense part: {render_notes(retriever.notes, 'en')}")
         embedder = CachingEmbedder(retriever.embedder)
         for qs in sets:
             embedder.warm(qs.questions)

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import platform
 import shutil
@@ -64,6 +63,7 @@ from tqdm import tqdm
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from assistant.evaluation import read_squad  # noqa: E402
 from ingest.analysis import split_sentences  # noqa: E402
 
 EVAL_DIR = REPO_ROOT.parent / "shared" / "eval"
@@ -159,13 +159,12 @@ def real_texts(eval_dir: Path) -> tuple[list[str], list[str]]:
     passages: set[str] = set()
     questions: set[str] = set()
     for name in REAL_FILES:
-        data = json.loads((eval_dir / name).read_text(encoding="utf-8"))["data"]
-        for article in data:
-            for paragraph in article["paragraphs"]:
-                context = paragraph["context"].strip()
-                passages.add(context)
-                passages.update(context[start:end] for start, end in split_sentences(context))
-                questions.update(qa["question"].strip() for qa in paragraph["qas"])
+        squad = read_squad(eval_dir / name)  # as `assistant eval` reads it
+        for paragraph in squad.paragraphs:
+            context = paragraph.strip()
+            passages.add(context)
+            passages.update(context[start:end] for start, end in split_sentences(context))
+        questions.update(q.question.strip() for q in squad.questions)
     return sorted(passages), sorted(questions)
 
 

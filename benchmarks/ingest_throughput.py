@@ -7,7 +7,7 @@
    preset's BERT shape) with RANDOM weights and a local WordPiece tokenizer trained on the corpus, because
    no weights can be downloaded here: the timings are about speed only, and token counts (so chunk counts
    and sequence lengths) differ from the real model's. Each run builds a fresh index with
-   `ingest.indexing.sync()` (load, clean, chunk, embed, Chroma, lexical index, manifest) given a
+   `ingest.sync.sync()` (load, clean, chunk, embed, Chroma, lexical index, manifest) given a
    pre-loaded embedder, then encodes exactly the chunk texts of that index with bare
    `SentenceTransformer.encode_document(texts, batch_size=32, normalize_embeddings=True)`.
    Model loading is timed separately. Overhead = (ingest - encode) / encode. Each run waits for a
@@ -40,7 +40,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse
 import hashlib
-import json
 import platform
 import shutil
 import statistics
@@ -59,14 +58,20 @@ from reporting import publish
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from timed_embedder import TimedEmbedder  # noqa: E402
+
+from assistant.evaluation import read_squad  # noqa: E402
 from ingest.bundled_model import MODEL_ID as BUNDLED_ID  # noqa: E402
 from ingest.bundled_model import ensure_model  # noqa: E402
 from ingest.catalog import Catalog  # noqa: E402
 from ingest.chroma_store import ChromaStore  # noqa: E402
-from ingest.embedding import Embedder, SentenceTransformerEmbedder, embed_with_terms  # noqa: E402
-from ingest.indexing import CHROMA_DIR, LEXICAL_DIR, MANIFEST, SyncReport, load_embedder, sync  # noqa: E402
+from ingest.embedding import Embedder, SentenceTransformerEmbedder  # noqa: E402
+from ingest.factories import load_embedder  # noqa: E402
+from ingest.layout import CHROMA_DIR, LEXICAL_DIR, MANIFEST  # noqa: E402
+from ingest.random_models import Shape, build_sentence_transformer  # noqa: E402
+from ingest.reports import SyncReport  # noqa: E402
 from ingest.settings import Settings  # noqa: E402
-from tests.tiny_models import Shape, build_sentence_transformer  # noqa: E402
+from ingest.sync import sync  # noqa: E402
 
 EVAL_DIR = REPO_ROOT.parent / "shared" / "eval"
 SEEDS_DIR = REPO_ROOT / "seeds"
@@ -113,13 +118,8 @@ TINY = ModelSpec("tiny (random)", "a test model", Shape(), False)
 
 
 def arcd_paragraphs(path: Path) -> list[str]:
-    """Unique paragraph texts of a SQuAD-format file, in file order."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    seen: dict[str, None] = {}
-    for article in data["data"]:
-        for paragraph in article["paragraphs"]:
-            seen.setdefault(paragraph["context"].strip(), None)
-    return list(seen)
+    """Unique paragraph texts of a SQuAD-format file, in file order (read as `assistant eval` reads it)."""
+    return list(dict.fromkeys(text.strip() for text in read_squad(path).paragraphs))
 
 
 def write_corpus(folder: Path, paragraphs: Sequence[str], seeds: Path | None) -> list[Path]:
@@ -156,53 +156,6 @@ def build_model(directory: Path, corpus: Iterable[str], spec: ModelSpec) -> Path
 
 
 # ---------------------------------------------------------------- measuring
-
-
-class TimedEmbedder:
-    """Wraps an Embedder and adds up the seconds spent in token counting and in embedding.
-
-    Ingest embeds each chunk once (its vector, and its latent terms when the model has a sparse head:
-    `embed_documents_and_terms`) and each distinct sentence once (`embed_documents`); both count as
-    embedding, and are also kept apart.
-    """
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.model_id = inner.model_id
-        self.dimension = inner.dimension
-        self.max_tokens = inner.max_tokens
-        self.count_seconds = 0.0
-        self.embed_seconds = 0.0
-        self.embed_cpu = 0.0
-        self.chunk_seconds = 0.0
-        """Of embed_seconds: the chunk passes (vectors and latent terms)."""
-
-    def embed_documents_and_terms(self, texts: Sequence[str], batch_size: int = 32) -> tuple[np.ndarray, Any]:
-        started, cpu = time.perf_counter(), time.process_time()
-        try:
-            return embed_with_terms(self.inner, texts, batch_size)
-        finally:
-            self.embed_seconds += time.perf_counter() - started
-            self.chunk_seconds += time.perf_counter() - started
-            self.embed_cpu += time.process_time() - cpu
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        started = time.perf_counter()
-        try:
-            return self.inner.count_tokens(texts)
-        finally:
-            self.count_seconds += time.perf_counter() - started
-
-    def embed_documents(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        started, cpu = time.perf_counter(), time.process_time()
-        try:
-            return self.inner.embed_documents(texts, batch_size)
-        finally:
-            self.embed_seconds += time.perf_counter() - started
-            self.embed_cpu += time.process_time() - cpu
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.inner.embed_query(text)
 
 
 class CachedEmbedder:

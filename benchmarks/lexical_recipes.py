@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import platform
 import re
@@ -44,8 +43,9 @@ from reporting import publish
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from assistant.evaluation import read_squad, reciprocal_rank  # noqa: E402
 from ingest.analysis import ANALYZER_VERSION, AnalyzerConfig, char_ngrams, tokenize  # noqa: E402
-from ingest.lexical import LexicalIndex, LexicalParams, analyze_fields  # noqa: E402
+from ingest.lexical import FIELDS, analyze_fields  # noqa: E402
 
 EVAL_DIR = REPO_ROOT.parent / "shared" / "eval"
 CUTOFFS = (1, 5, 10)
@@ -75,23 +75,21 @@ class Recipe:
 # ---------------------------------------------------------------- data
 
 
+@dataclass(frozen=True)
+class LexicalParams:
+    """BM25 (k1, b) and the weight of the n-gram field in the fusion of the two fields."""
+
+    k1: float = 1.2
+    b: float = 0.75
+    grams_weight: float = 1.0
+
+
 def load_squad(path: Path, name: str) -> Dataset:
-    """Unique paragraphs and (question, paragraph index) pairs of a SQuAD v1.1 file."""
-    data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    paragraphs: list[str] = []
-    position: dict[str, int] = {}
-    questions: list[str] = []
-    relevant: list[int] = []
-    for article in data:
-        for paragraph in article["paragraphs"]:
-            context = paragraph["context"]
-            if context not in position:
-                position[context] = len(paragraphs)
-                paragraphs.append(context)
-            for qa in paragraph["qas"]:
-                questions.append(qa["question"])
-                relevant.append(position[context])
-    return Dataset(name, paragraphs, questions, relevant)
+    """Unique paragraphs and (question, paragraph index) pairs of a SQuAD file, read as `assistant eval` reads it."""
+    squad = read_squad(path)
+    return Dataset(
+        name, list(squad.paragraphs), [q.question for q in squad.questions], [q.paragraph for q in squad.questions]
+    )
 
 
 # ---------------------------------------------------------------- searchers
@@ -116,10 +114,36 @@ def bm25s_search(docs: Sequence[str], tokens: Callable[[str], list[str]], params
 
 
 def lexical_search(docs: Sequence[str], config: AnalyzerConfig, params: LexicalParams) -> Search:
-    """The project's LexicalIndex (word field, plus the n-gram field when configured)."""
-    ids = [str(i) for i in range(len(docs))]
-    index = LexicalIndex.build(ids, [analyze_fields(doc, config) for doc in docs], config=config, params=params)
-    return lambda query, k: [int(hit.chunk_id) for hit in index.search(query, k)]
+    """The project's two fields, each bm25s-scored over every paragraph, divided by its best score, summed.
+
+    This is the recipe as chosen with bm25s; the project's tantivy engine ranks the same way
+    (docs/lexical.md, "Choosing the engine").
+    """
+    import bm25s
+
+    analyzed = [analyze_fields(doc, config) for doc in docs]
+    retrievers = {}
+    for field in FIELDS:
+        if field == "grams" and not config.char_ngram:
+            continue
+        retriever = bm25s.BM25(k1=params.k1, b=params.b)
+        retriever.index([f.get(field, []) for f in analyzed], show_progress=False)
+        retrievers[field] = retriever
+
+    def search(query: str, k: int) -> list[int]:
+        total = np.zeros(len(docs), dtype=np.float32)
+        terms = analyze_fields(query, config)
+        for field, retriever in retrievers.items():
+            token_ids = [retriever.vocab_dict[t] for t in terms.get(field, []) if t in retriever.vocab_dict]
+            if not token_ids:
+                continue
+            scores = np.asarray(retriever.get_scores(token_ids), dtype=np.float32)
+            if scores.max() > 0:
+                total += (1.0 if field == "words" else params.grams_weight) * scores / scores.max()
+        ranked = np.argsort(-total, kind="stable")[:k]
+        return [int(i) for i in ranked if total[i] > 0]
+
+    return search
 
 
 def build_search(recipe: Recipe, docs: Sequence[str]) -> Search:
@@ -143,7 +167,7 @@ def question_ranks(recipe: Recipe, dataset: Dataset, depth: int = 20) -> np.ndar
 
 
 def reciprocal_ranks(ranks: np.ndarray, cutoff: int = 10) -> np.ndarray:
-    return np.where((ranks > 0) & (ranks <= cutoff), 1.0 / np.maximum(ranks, 1), 0.0)
+    return np.array([reciprocal_rank(int(rank), cutoff) for rank in ranks])
 
 
 def metrics(ranks: np.ndarray, cutoffs: Sequence[int] = CUTOFFS) -> dict[str, float]:

@@ -33,7 +33,7 @@ from assistant import retrieval  # noqa: E402
 from assistant.recency import asks_for_latest  # noqa: E402
 from assistant.retrieval import Retriever  # noqa: E402
 from assistant.settings import AssistantSettings  # noqa: E402
-from ingest.indexing import sync  # noqa: E402
+from ingest.sync import sync  # noqa: E402
 from tests.news_corpus import archive_rows  # noqa: E402
 
 QUESTIONS = [

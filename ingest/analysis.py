@@ -10,7 +10,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Literal
 
@@ -143,14 +143,7 @@ DEFAULT_ANALYZER = AnalyzerConfig()
 
 def analyze(text: str, config: AnalyzerConfig = DEFAULT_ANALYZER) -> list[str]:
     """Index terms of the word field: normalized, stopwords removed, stemmed."""
-    stem_ar = ARABIC_STEMMERS[config.arabic_stemmer]
-    stop = stopwords() if config.remove_stopwords else frozenset()
-    terms = []
-    for token in tokenize(text):
-        if token in stop:
-            continue
-        terms.append(stem_ar(token) if is_arabic_word(token) else stem_english(token))
-    return terms
+    return word_terms(content_tokens(text, config), config)
 
 
 def char_ngrams(text: str, config: AnalyzerConfig = DEFAULT_ANALYZER) -> list[str]:
@@ -159,17 +152,41 @@ def char_ngrams(text: str, config: AnalyzerConfig = DEFAULT_ANALYZER) -> list[st
     A word shorter than n is kept whole. N-grams survive clitics and spellings the
     stemmer misses (أبوبكر vs أبو بكر, البغدادي vs بغدادي).
     """
-    n = config.char_ngram
-    stop = stopwords() if config.remove_stopwords else frozenset()
+    return gram_terms(content_tokens(text, config), config)
+
+
+def content_tokens(text: str, config: AnalyzerConfig = DEFAULT_ANALYZER) -> list[str]:
+    """The normalized tokens of `text` that are not stopwords (what both fields are made of)."""
+    if not config.remove_stopwords:
+        return tokenize(text)
+    stop = stopwords()
+    return [token for token in tokenize(text) if token not in stop]
+
+
+def word_terms(tokens: list[str], config: AnalyzerConfig = DEFAULT_ANALYZER) -> list[str]:
+    """The word field of `content_tokens`: each stemmed."""
+    return [_stem(token, config.arabic_stemmer) for token in tokens]
+
+
+def gram_terms(tokens: list[str], config: AnalyzerConfig = DEFAULT_ANALYZER) -> list[str]:
+    """The n-gram field of `content_tokens`."""
     grams: list[str] = []
-    for token in tokenize(text):
-        if token in stop:
-            continue
-        if len(token) <= n:
-            grams.append(token)
-        else:
-            grams.extend(token[i : i + n] for i in range(len(token) - n + 1))
+    for token in tokens:
+        grams.extend(_grams(token, config.char_ngram))
     return grams
+
+
+@lru_cache(maxsize=1 << 18)
+def _stem(token: str, arabic_stemmer: str) -> str:
+    """Stems repeat across an archive: each distinct token is stemmed once (ingest's hottest path)."""
+    return ARABIC_STEMMERS[arabic_stemmer](token) if is_arabic_word(token) else stem_english(token)
+
+
+@lru_cache(maxsize=1 << 18)
+def _grams(token: str, n: int) -> tuple[str, ...]:
+    if len(token) <= n:
+        return (token,)
+    return tuple(token[i : i + n] for i in range(len(token) - n + 1))
 
 
 def detect_language(text: str) -> Language:

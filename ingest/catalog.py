@@ -7,6 +7,7 @@ record of truth that the dense and lexical indexes are repaired against.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,11 @@ CREATE TABLE IF NOT EXISTS files (
     duplicate_of TEXT,
     title TEXT NOT NULL DEFAULT '',
     text TEXT NOT NULL DEFAULT '',
-    chunker TEXT NOT NULL DEFAULT ''
+    chunker TEXT NOT NULL DEFAULT '',
+    mtime_ns INTEGER,
+    ctime_ns INTEGER,
+    inode INTEGER,
+    hashed_at_ns INTEGER
 );
 CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -81,6 +86,26 @@ class FileRecord:
     chunker: str
 
 
+@dataclass(frozen=True, slots=True)
+class FileStat:
+    """A file's content hash with the stat fields it had when it was hashed (see `ingest.scanning`)."""
+
+    hash: str
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    inode: int
+    hashed_at_ns: int
+
+    @classmethod
+    def of(cls, stat: os.stat_result, digest: str, hashed_at_ns: int) -> FileStat:
+        """The record of a file just hashed."""
+        return cls(digest, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, hashed_at_ns)
+
+
+_STAT_COLUMNS = {"mtime_ns": "INTEGER", "ctime_ns": "INTEGER", "inode": "INTEGER", "hashed_at_ns": "INTEGER"}
+
+
 class Catalog:
     """Read and write access to the manifest database."""
 
@@ -97,11 +122,20 @@ class Catalog:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(chunks)")}
             if "terms" not in columns:  # a manifest written before analyzed terms were kept
                 self._db.execute("ALTER TABLE chunks ADD COLUMN terms TEXT")
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(files)")}
+            for column, kind in _STAT_COLUMNS.items():  # a manifest written before scans reused hashes
+                if column not in columns:
+                    self._db.execute(f"ALTER TABLE files ADD COLUMN {column} {kind}")
         self._db.execute("PRAGMA foreign_keys=ON")
 
     def close(self) -> None:
         """Close the database connection."""
         self._db.close()
+
+    def begin_snapshot(self) -> None:
+        """Hold one read transaction from now on, so every read sees the same committed state (WAL keeps it)."""
+        self._db.execute("BEGIN")
+        self._db.execute("SELECT COUNT(*) FROM meta").fetchone()
 
     # meta -------------------------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
@@ -117,6 +151,28 @@ class Catalog:
         """Every file the manifest knows, by source path."""
         rows = self._db.execute("SELECT source, origin, hash, size, duplicate_of, title, chunker FROM files").fetchall()
         return {row[0]: FileRecord(*row) for row in rows}
+
+    def file_table(self) -> tuple[dict[str, FileRecord], dict[str, FileStat]]:
+        """`files()` and `file_stats()` in one read of the files table (a scan needs both)."""
+        records: dict[str, FileRecord] = {}
+        stats: dict[str, FileStat] = {}
+        query = (
+            "SELECT source, origin, hash, size, duplicate_of, title, chunker, mtime_ns, ctime_ns, inode, hashed_at_ns "
+            "FROM files"
+        )
+        for row in self._db.execute(query):
+            records[row[0]] = FileRecord(*row[:7])
+            if row[10] is not None:
+                stats[row[0]] = FileStat(row[2], row[3], row[7], row[8], row[9], row[10])
+        return records, stats
+
+    def file_stats(self) -> dict[str, FileStat]:
+        """The recorded stat of every file that has one, by source path."""
+        rows = self._db.execute(
+            "SELECT source, hash, size, mtime_ns, ctime_ns, inode, hashed_at_ns FROM files "
+            "WHERE hashed_at_ns IS NOT NULL"
+        ).fetchall()
+        return {row[0]: FileStat(*row[1:]) for row in rows}
 
     def article(self, source: str) -> Article | None:
         """The cleaned article stored for `source`, with its metadata."""
@@ -162,15 +218,23 @@ class Catalog:
             found = {row[0]: Chunk(*row) for row in self._db.execute(f"{query} WHERE c.id IN ({marks})", batch)}
             yield from (found[i] for i in batch if i in found)
 
-    def chunk_terms(self) -> Iterator[tuple[str, str, str | None]]:
-        """(id, text, stored analyzed terms or None) of every chunk, in source order."""
-        yield from self._db.execute("SELECT id, text, terms FROM chunks ORDER BY source, number")
+    def chunk_terms(self) -> Iterator[tuple[str, str, str, str | None]]:
+        """(id, source, text, stored analyzed terms or None) of every chunk, in source order."""
+        yield from self._db.execute("SELECT id, source, text, terms FROM chunks ORDER BY source, number")
 
     def set_terms(self, terms: Iterable[tuple[str, str]], version: str) -> None:
         """Store analyzed terms (chunk id, terms) computed by analyzer `version`."""
         with self._db:
             self._db.executemany("UPDATE chunks SET terms = ? WHERE id = ?", [(t, i) for i, t in terms])
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('terms_version', ?)", (version,))
+
+    def quick_check(self) -> list[str]:
+        """SQLite's `PRAGMA quick_check`: ["ok"], or what it found wrong (reads every page)."""
+        return [str(row[0]) for row in self._db.execute("PRAGMA quick_check")]
+
+    def checkpoint(self) -> None:
+        """Move committed changes from the write-ahead log into the database file, as far as readers allow."""
+        self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def vectors(self, ids: Sequence[str]) -> dict[str, bytes]:
         """Encoded chunk and sentence vectors (ingest.passage_vectors) of those `ids` that have them."""
@@ -210,9 +274,14 @@ class Catalog:
         articles: Sequence[tuple[FileRecord, Article, Sequence[Chunk], Sequence[str]]],
         duplicates: Sequence[FileRecord],
         meta: dict[str, str],
+        stats: Mapping[str, FileStat] | None = None,
         vectors: Mapping[str, bytes] | None = None,
     ) -> int:
-        """Apply one ingest's changes in a single transaction (with the new chunks' vectors); returns the generation."""
+        """Apply one ingest's changes in a single transaction; returns the new generation.
+
+        `stats` records what the scan saw of files (new, changed, or unchanged but touched); `vectors`
+        holds the new chunks' passage vectors.
+        """
         generation = self.generation() + 1
         with self._db:
             self._db.executemany("DELETE FROM files WHERE source = ?", [(s,) for s in remove])
@@ -234,7 +303,20 @@ class Catalog:
                 self._insert_file(record, "")
             meta = {**meta, "generation": str(generation)}
             self._db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(meta.items()))
+            self._write_stats(stats or {})
         return generation
+
+    def record_stats(self, stats: Mapping[str, FileStat]) -> None:
+        """Record file stats without counting a new generation (files touched but unchanged)."""
+        if stats:
+            with self._db:
+                self._write_stats(stats)
+
+    def _write_stats(self, stats: Mapping[str, FileStat]) -> None:
+        self._db.executemany(
+            "UPDATE files SET mtime_ns = ?, ctime_ns = ?, inode = ?, hashed_at_ns = ? WHERE source = ? AND hash = ?",
+            [(s.mtime_ns, s.ctime_ns, s.inode, s.hashed_at_ns, source, s.hash) for source, s in stats.items()],
+        )
 
     def set_meta(self, meta: dict[str, str]) -> None:
         """Record settings without counting a new generation."""
@@ -258,6 +340,33 @@ class Catalog:
             "SELECT outlet_key, MIN(outlet) FROM article_meta WHERE outlet_key IS NOT NULL GROUP BY outlet_key", ()
         )
         return sorted(name for _, name in rows)
+
+    def sources_within(self, since: int | None, until: int | None, outlets: Sequence[str]) -> list[str]:
+        """Indexed articles dated within [since, until] (days as `date_key`) and of `outlets` (outlet keys).
+
+        A bound or an empty `outlets` limits nothing; an article without a date is outside every range, one
+        without an outlet outside every outlet list (as `ingest.filters.ArticleFilter.allows`).
+        """
+        clauses = ["f.duplicate_of IS NULL"]
+        parameters: list[object] = []
+        if since is not None:
+            clauses.append("m.day >= ?")
+            parameters.append(since)
+        if until is not None:
+            clauses.append("m.day <= ?")
+            parameters.append(until)
+        found: list[str] = []
+        for batch in _batches(list(outlets)) if outlets else [None]:
+            where = list(clauses)
+            values: list[object] = list(parameters)
+            if batch is not None:
+                where.append(f"m.outlet_key IN ({','.join('?' * len(batch))})")
+                values.extend(batch)
+            query = "SELECT m.source FROM article_meta m JOIN files f ON f.source = m.source WHERE " + " AND ".join(
+                where
+            )
+            found.extend(row[0] for row in self._table_rows(query, values))
+        return sorted(set(found))
 
     def signatures(self, version: str) -> tuple[dict[str, bytes], list[str]]:
         """Wire-story signatures made by `version` (ingest.wire) of indexed articles, and the articles lacking one."""

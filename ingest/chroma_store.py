@@ -36,11 +36,17 @@ class DenseHit:
 
 
 class ChromaStore:
-    """Adds, deletes, lists and searches chunk vectors in one Chroma collection."""
+    """Adds, deletes, lists and searches chunk vectors in one Chroma collection.
 
-    def __init__(self, collection: Any, client: Any) -> None:
+    An embedded client keeps the vector index it loaded until it is closed: another process's writes
+    become visible to a new store opened after every earlier one on the same path was closed
+    (`close()`; chromadb shares one client per path within a process).
+    """
+
+    def __init__(self, collection: Any, client: Any, location: Path | str = "") -> None:
         self._collection = collection
         self._client = client
+        self.location = location
 
     @classmethod
     def open(
@@ -48,16 +54,27 @@ class ChromaStore:
         location: Path | str,
         metadata: Mapping[str, str | int | float | bool] | None = None,
         collection: str = COLLECTION,
+        *,
+        create: bool = True,
     ) -> ChromaStore:
-        """Open (creating when absent) the collection: `location` is a directory, or a server URL."""
+        """Open the collection (creating it when absent, unless not `create`): `location` is a directory or a URL."""
+        if not create and isinstance(location, Path) and not (location / "chroma.sqlite3").is_file():
+            raise DenseStoreUnavailableError(f"{location} holds no Chroma store")
         client = _client(location)
-        handle = client.get_or_create_collection(
-            collection,
-            configuration={"hnsw": HNSW},
-            metadata=dict(metadata) if metadata else None,
-            embedding_function=None,
-        )
-        return cls(handle, client)
+        try:
+            if create:
+                handle = client.get_or_create_collection(
+                    collection,
+                    configuration={"hnsw": HNSW},
+                    metadata=dict(metadata) if metadata else None,
+                    embedding_function=None,
+                )
+            else:
+                handle = client.get_collection(collection, embedding_function=None)
+        except BaseException:
+            _close(client)
+            raise
+        return cls(handle, client, location)
 
     @classmethod
     def drop(cls, location: Path | str, collection: str = COLLECTION) -> None:
@@ -65,8 +82,16 @@ class ChromaStore:
         if isinstance(location, Path) and not location.exists():
             return
         client = _client(location)
-        if collection in {c.name for c in client.list_collections()}:
-            client.delete_collection(collection)
+        try:
+            if collection in {c.name for c in client.list_collections()}:
+                client.delete_collection(collection)
+        finally:
+            _close(client)
+
+    def close(self) -> None:
+        """Release the client (an embedded one frees its vector index once no other store in the process uses it)."""
+        _close(self._client)
+        self._collection = None
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -80,6 +105,13 @@ class ChromaStore:
     def count(self) -> int:
         """Number of vectors stored."""
         return int(self._collection.count())
+
+    def probe(self, dimension: int) -> None:
+        """Read the collection the way a question does (raises whatever Chroma raises on damaged files)."""
+        self._collection.get(limit=1, include=["embeddings", "metadatas"])
+        if dimension > 0 and self.count():
+            vector = np.random.default_rng(0).standard_normal(dimension).astype(np.float32)
+            self.search(vector / np.linalg.norm(vector), 1)
 
     def ids(self, page: int = 10_000) -> Iterator[str]:
         """Every stored chunk id, page by page."""
@@ -176,7 +208,78 @@ def _client(location: Path | str) -> Any:
             ) from error
     path = Path(location)
     path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=settings)
+    try:
+        return chromadb.PersistentClient(path=str(path), settings=settings)
+    except BaseException:
+        _forget_failed_client(str(path))
+        raise
+
+
+def _forget_failed_client(identifier: str) -> None:
+    """Drop a client chromadb 1.5 cached for `identifier` although it failed to start (a damaged chroma.sqlite3).
+
+    chromadb keeps one System per path and registers it before starting it; when starting fails, the
+    broken System stays cached and every later client of that path gets it.
+    """
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    systems = getattr(SharedSystemClient, "_identifier_to_system", None)
+    if isinstance(systems, dict):
+        systems.pop(identifier, None)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCollection:
+    """What an embedded store's own database says of one collection, read without a Chroma client."""
+
+    count: int
+    """Records in the collection (what `count()` answers)."""
+    vector_files: tuple[str, ...]
+    """Files of its vector index, relative to the store's directory."""
+
+
+def inspect_embedded(chroma_dir: Path, collection: str = COLLECTION) -> StoredCollection | None:
+    """Count and vector index files of `collection` in an embedded store (None when it has no such collection).
+
+    Reads chroma.sqlite3 directly: starting a Chroma client costs seconds, and a garbled vector index can
+    crash the process inside Chroma's native code, so damaged files must be found before Chroma loads them.
+    Raises sqlite3.DatabaseError when chroma.sqlite3 itself cannot be read.
+    """
+    import sqlite3
+
+    database = chroma_dir / "chroma.sqlite3"
+    if not database.is_file():
+        return None
+    db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        segments = dict(
+            db.execute(
+                "SELECT s.scope, s.id FROM segments s JOIN collections c ON s.collection = c.id WHERE c.name = ?",
+                (collection,),
+            ).fetchall()
+        )
+        if not segments:
+            return None
+        count = 0
+        if "METADATA" in segments:
+            row = db.execute("SELECT COUNT(*) FROM embeddings WHERE segment_id = ?", (segments["METADATA"],)).fetchone()
+            count = int(row[0])
+    finally:
+        db.close()
+    files: list[str] = []
+    vector = segments.get("VECTOR")
+    if vector is not None and (chroma_dir / str(vector)).is_dir():
+        files = [f"{vector}/{p.name}" for p in sorted((chroma_dir / str(vector)).iterdir()) if p.is_file()]
+    return StoredCollection(count, tuple(files))
+
+
+def _close(client: Any) -> None:
+    close = getattr(client, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception as error:  # noqa: BLE001 - closing must not mask the error that led here
+            logger.debug("closing the Chroma client failed: %s", error)
 
 
 def _basic_auth(user: str | None, password: str | None) -> dict[str, str] | None:

@@ -65,6 +65,36 @@ class EmbeddingUnavailableError(RuntimeError):
     """The embedding model could not be loaded (offline and not cached, or a bad path)."""
 
 
+class ModelMismatchError(RuntimeError):
+    """The index was built with another embedding model than the one configured."""
+
+
+def check_model(meta: dict[str, str], model: ModelPreset, has_vectors: bool) -> None:
+    """Refuse to mix vectors of two models (or of two versions of one model's weights) in one index."""
+    if has_vectors and model_differs(meta, model):
+        built_with = meta["model"]
+        recorded, configured = _weights_label(meta.get("model_checksum", "")), _weights_label(model.checksum)
+        raise ModelMismatchError(
+            f"The index was built with the embedding model {built_with!r}{recorded}, but {model.model_id!r}"
+            f"{configured} is configured. Use the same model (--model {built_with} or "
+            f"ASSISTANT_EMBEDDING_MODEL={built_with}), or run `assistant ingest --rebuild` to rebuild the index "
+            "with the new one."
+        )
+
+
+def model_differs(meta: dict[str, str], model: ModelPreset) -> bool:
+    """True when the index records another model id, or other weights under the same id."""
+    built_with = meta.get("model")
+    if not built_with:
+        return False
+    recorded = meta.get("model_checksum", "")
+    return built_with != model.model_id or bool(recorded and model.checksum and recorded != model.checksum)
+
+
+def _weights_label(checksum: str) -> str:
+    return f" (weights sha256 {checksum[:12]})" if checksum else ""
+
+
 class Embedder(Protocol):
     """What ingest and retrieval need from an embedding model."""
 

@@ -2,7 +2,8 @@
 
 One `ArticleFilter` goes to both retrievers, so each searches only the articles it allows: Chroma
 through a `where` clause on the metadata stored with every vector (`chroma_where`), the lexical
-engine through its own fields. Neither cuts a top-k afterwards, so a filter that keeps one article
+engine through its source filter, given the articles the manifest finds within the dates and outlets
+(`ingest.reader.Snapshot.scope_sources`). Neither cuts a top-k afterwards, so a filter that keeps one article
 in a thousand still fills the k passages from that article.
 
 An article without a date is outside every date range (it cannot be shown to be inside one); an
@@ -21,9 +22,9 @@ from ingest.declarations import SettingError
 from ingest.metadata import outlet_key
 
 DAY_FIELD = "day"
-"""Chroma metadata (and lexical field) holding the article's date as a number, 20190323."""
+"""Chroma metadata (and the manifest's article_meta column) holding the article's date as a number, 20190323."""
 OUTLET_FIELD = "outlet_key"
-"""Chroma metadata (and lexical field) holding the outlet as `ingest.metadata.outlet_key` writes it."""
+"""Chroma metadata (and manifest column) holding the outlet as `ingest.metadata.outlet_key` writes it."""
 SOURCE_FIELD = "source"
 
 

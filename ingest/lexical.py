@@ -1,27 +1,23 @@
-"""The Arabic-aware BM25 index: a word field and a character n-gram field, built with bm25s.
+"""The Arabic-aware lexical (BM25) index: what it stores, and the small interface every engine provides.
 
-On disk, `<index>/lexical/CURRENT` names the live generation directory; a new
-generation is written beside it and becomes live by an atomic replace of CURRENT, so a
-reader never sees a half-written index.
+A chunk is indexed as two fields of terms made by `ingest.analysis` (the one analyzer of documents and
+questions alike): stemmed words, and the character n-grams of each word. A question's score is
+`words / max(words) + grams_weight * grams / max(grams)`, each field's BM25 score divided by the best
+score that field gives any chunk (docs/lexical.md chose this recipe by measurement).
+
+The index lives in generations: each ingest writes generation g as a new directory beside g-1 (sharing
+g-1's immutable files by hard link), records the checksum of every file in it, and only then becomes
+live. The engine is tantivy (`ingest.tantivy_lexical`), chosen by measurement against SQLite FTS5 and
+a segmented bm25s (docs/lexical.md, "Choosing the engine").
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-import shutil
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
-import numpy as np
-
-from ingest.analysis import ANALYZER_VERSION, DEFAULT_ANALYZER, AnalyzerConfig, analyze, char_ngrams
-from ingest.files import write_atomic
-
-logger = logging.getLogger(__name__)
+from ingest.analysis import DEFAULT_ANALYZER, AnalyzerConfig, content_tokens, gram_terms, word_terms
 
 FIELDS = ("words", "grams")
 
@@ -36,22 +32,69 @@ class LexicalHit:
 
 @dataclass(frozen=True, slots=True)
 class LexicalParams:
-    """BM25 and field-fusion parameters (chosen by measurement, docs/lexical.md)."""
+    """Field fusion and candidate depth (chosen by measurement, docs/lexical.md); BM25 has k1=1.2, b=0.75."""
 
-    k1: float = 1.2
-    b: float = 0.75
     grams_weight: float = 1.0
     """Weight of the max-normalized n-gram field score added to the word field's."""
+    candidates: int = 30
+    """Chunks taken from each candidate query (best words, best rarest n-grams) before exact scoring."""
+    rare_grams: int = 4
+    """How many of the question's n-grams (the rarest) choose the n-gram candidates."""
 
 
 DEFAULT_PARAMS = LexicalParams()
 
 
+@dataclass(frozen=True, slots=True)
+class LexicalDocument:
+    """A chunk as the lexical index stores it: its id, its source (for filters) and its encoded terms."""
+
+    chunk_id: str
+    source: str
+    terms: str
+    """`encode_terms(analyze_fields(text))`, as the manifest keeps it."""
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalChange:
+    """What one ingest changes: chunks to add and the ids of chunks to remove."""
+
+    added: tuple[LexicalDocument, ...] = ()
+    removed: tuple[str, ...] = ()
+
+
+class LexicalDamagedError(RuntimeError):
+    """A file of the lexical index is missing, truncated or changed; `assistant ingest` rebuilds it."""
+
+
+class LexicalIndex(Protocol):
+    """A live generation of the lexical index, opened for searching."""
+
+    generation: int
+
+    def search(self, query: str, k: int = 10, sources: Sequence[str] | None = None) -> list[LexicalHit]:
+        """The `k` best chunks for `query`, best first; only chunks of `sources` when given."""
+        ...
+
+    def count(self) -> int:
+        """Number of chunks indexed."""
+        ...
+
+    def ids(self) -> Iterator[str]:
+        """Every indexed chunk id (for checks and repair)."""
+        ...
+
+    def close(self) -> None:
+        """Release the engine's files."""
+        ...
+
+
 def analyze_fields(text: str, config: AnalyzerConfig = DEFAULT_ANALYZER) -> dict[str, list[str]]:
     """Terms of every field for one text (used for documents and queries alike)."""
-    fields = {"words": analyze(text, config)}
+    tokens = content_tokens(text, config)
+    fields = {"words": word_terms(tokens, config)}
     if config.char_ngram:
-        fields["grams"] = char_ngrams(text, config)
+        fields["grams"] = gram_terms(tokens, config)
     return fields
 
 
@@ -63,152 +106,3 @@ def encode_terms(fields: dict[str, list[str]]) -> str:
 def decode_terms(text: str) -> dict[str, list[str]]:
     """The inverse of `encode_terms`."""
     return {field: part.split() for field, part in zip(FIELDS, text.split("\t"), strict=False)}
-
-
-class LexicalIndex:
-    """A loaded, immutable lexical index over chunk ids."""
-
-    def __init__(
-        self,
-        ids: Sequence[str],
-        retrievers: dict[str, Any],
-        config: AnalyzerConfig,
-        params: LexicalParams,
-        generation: int,
-    ) -> None:
-        self.ids = list(ids)
-        self._retrievers = retrievers
-        self.config = config
-        self.params = params
-        self.generation = generation
-
-    @classmethod
-    def build(
-        cls,
-        ids: Sequence[str],
-        fields: Sequence[dict[str, list[str]]],
-        *,
-        config: AnalyzerConfig = DEFAULT_ANALYZER,
-        params: LexicalParams = DEFAULT_PARAMS,
-        generation: int = 0,
-    ) -> LexicalIndex:
-        """Index the pre-analyzed `fields` of each chunk (aligned with `ids`)."""
-        bm25s = _import_bm25s()
-        retrievers: dict[str, Any] = {}
-        if ids:
-            for field in FIELDS:
-                if field == "grams" and not config.char_ngram:
-                    continue
-                retriever = bm25s.BM25(k1=params.k1, b=params.b)
-                retriever.index([f.get(field, []) for f in fields], show_progress=False)
-                retrievers[field] = retriever
-        return cls(ids, retrievers, config, params, generation)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def search(self, query: str, k: int = 10, allowed: np.ndarray | None = None) -> list[LexicalHit]:
-        """The `k` best chunks for `query`; `allowed` is an optional boolean mask over chunks."""
-        if not self.ids or k <= 0:
-            return []
-        total = np.zeros(len(self.ids), dtype=np.float32)
-        query_fields = analyze_fields(query, self.config)
-        for field, retriever in self._retrievers.items():
-            vocab = retriever.vocab_dict
-            token_ids = [vocab[t] for t in query_fields.get(field, []) if t in vocab]
-            if not token_ids:
-                continue
-            scores = np.asarray(retriever.get_scores(token_ids), dtype=np.float32)
-            top = float(scores.max())
-            if top <= 0:
-                continue
-            weight = 1.0 if field == "words" else self.params.grams_weight
-            total += weight * scores / top
-        if allowed is not None:
-            total = np.where(allowed, total, 0.0)
-        k = min(k, len(total))
-        candidates = np.argpartition(-total, k - 1)[:k]
-        ranked = candidates[np.argsort(-total[candidates], kind="stable")]
-        return [LexicalHit(self.ids[i], float(total[i])) for i in ranked if total[i] > 0]
-
-    def save(self, root: Path) -> None:
-        """Write this index as a new generation under `root` and make it live atomically."""
-        root.mkdir(parents=True, exist_ok=True)
-        name = f"gen-{self.generation:08d}-{os.getpid()}"
-        target = root / name
-        if target.exists():
-            shutil.rmtree(target)
-        target.mkdir()
-        for field, retriever in self._retrievers.items():
-            retriever.save(str(target / field), show_progress=False)
-        meta = {
-            "generation": self.generation,
-            "analyzer_version": ANALYZER_VERSION,
-            "analyzer": asdict(self.config),
-            "params": asdict(self.params),
-            "fields": sorted(self._retrievers),
-        }
-        write_atomic(target / "ids.json", json.dumps(self.ids, ensure_ascii=False))
-        write_atomic(target / "meta.json", json.dumps(meta, ensure_ascii=False, indent=1))
-        _fsync_dir(target)
-        write_atomic(root / "CURRENT", name)
-        _remove_stale_generations(root, keep=name)
-
-    @classmethod
-    def load(cls, root: Path) -> LexicalIndex | None:
-        """The live index under `root`, or None when there is none yet."""
-        bm25s = _import_bm25s()
-        current = root / "CURRENT"
-        if not current.is_file():
-            return None
-        directory = root / current.read_text(encoding="utf-8").strip()
-        meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
-        if meta.get("analyzer_version") != ANALYZER_VERSION:
-            logger.info("lexical index was built by analyzer %s; it will be rebuilt", meta.get("analyzer_version"))
-            return None
-        ids = json.loads((directory / "ids.json").read_text(encoding="utf-8"))
-        retrievers = {
-            field: bm25s.BM25.load(str(directory / field), show_progress=False, verbosity=0) for field in meta["fields"]
-        }
-        return cls(
-            ids,
-            retrievers,
-            AnalyzerConfig(**meta["analyzer"]),
-            LexicalParams(**meta["params"]),
-            int(meta["generation"]),
-        )
-
-
-def live_generation(root: Path) -> int | None:
-    """Generation number of the live index under `root` without loading it (None if absent)."""
-    current = root / "CURRENT"
-    if not current.is_file():
-        return None
-    try:
-        meta = json.loads((root / current.read_text(encoding="utf-8").strip() / "meta.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-    if meta.get("analyzer_version") != ANALYZER_VERSION:
-        return None
-    return int(meta["generation"])
-
-
-def _import_bm25s() -> Any:
-    import bm25s
-
-    # bm25s sets its own logger to DEBUG at import; let the application's logging config decide instead.
-    logging.getLogger("bm25s").setLevel(logging.NOTSET)
-    return bm25s
-
-
-def _remove_stale_generations(root: Path, keep: str) -> None:
-    for entry in root.iterdir():
-        if entry.is_dir() and entry.name.startswith("gen-") and entry.name != keep:
-            shutil.rmtree(entry, ignore_errors=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    for entry in path.rglob("*"):
-        if entry.is_file():
-            with open(entry, "rb") as handle:
-                os.fsync(handle.fileno())

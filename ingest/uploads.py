@@ -13,8 +13,8 @@ from typing import Literal
 
 from ingest.archives import ARCHIVE_SUFFIXES
 from ingest.files import hash_bytes
-from ingest.indexing import NoDocumentsError
 from ingest.loading import MAX_FILE_BYTES, READERS
+from ingest.sync import NoDocumentsError
 
 MAX_UPLOAD_MB = MAX_FILE_BYTES // (1024 * 1024)
 UPLOAD_TYPES = sorted({*READERS, *ARCHIVE_SUFFIXES})

@@ -17,9 +17,11 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from ingest.embedding import Embedder
+from ingest.factories import load_embedder
 from ingest.files import IndexBusyError, IndexLock, lock_holder
-from ingest.indexing import SyncReport, load_embedder, sync
+from ingest.reports import SyncReport
 from ingest.settings import Settings
+from ingest.sync import sync
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from ingest.catalog import Catalog
 from ingest.chroma_store import ChromaStore
-from ingest.indexing import CHROMA_DIR, LEXICAL_DIR, MANIFEST
-from ingest.lexical import LexicalIndex
+from ingest.layout import IndexLayout, read_state
 from ingest.loading import is_supported
+from ingest.tantivy_lexical import TantivyLexicalIndex, read_record
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +38,8 @@ class IndexContents:
 
 def read_index(index_dir: Path, chroma_url: str = "") -> IndexContents:
     """Open the manifest, the Chroma collection (embedded, or on `chroma_url`) and the lexical index."""
-    catalog = Catalog(index_dir / MANIFEST, readonly=True)
+    layout = IndexLayout(index_dir)
+    catalog = Catalog(layout.manifest, readonly=True)
     try:
         records = catalog.files()
         chunks = list(catalog.chunks())
@@ -46,11 +47,17 @@ def read_index(index_dir: Path, chroma_url: str = "") -> IndexContents:
         vector_ids = set(catalog.vectors([c.id for c in chunks]))
     finally:
         catalog.close()
-    store = ChromaStore.open(chroma_url or index_dir / CHROMA_DIR)
-    dense_ids = set(store.ids())
-    raw = store._collection.get(include=["metadatas"])
+    store = ChromaStore.open(chroma_url or layout.chroma)
+    try:
+        dense_ids = set(store.ids())
+        raw = store._collection.get(include=["metadatas"])
+    finally:
+        store.close()
     dense_sources = {i: m["source"] for i, m in zip(raw["ids"], raw["metadatas"], strict=True)}
-    lexical = LexicalIndex.load(index_dir / LEXICAL_DIR)
+    state = read_state(layout)
+    lexical = None
+    if state is not None:
+        lexical = TantivyLexicalIndex.open(layout.lexical, read_record(layout.lexical, state.lexical))
     return IndexContents(
         files={s: r.hash for s, r in records.items() if r.duplicate_of is None},
         duplicates={s: r.duplicate_of for s, r in records.items() if r.duplicate_of is not None},
@@ -58,7 +65,7 @@ def read_index(index_dir: Path, chroma_url: str = "") -> IndexContents:
         chunk_sources={c.id: c.source for c in chunks},
         dense_ids=dense_ids,
         dense_sources=dense_sources,
-        lexical_ids=set(lexical.ids) if lexical else set(),
+        lexical_ids=set(lexical.ids()) if lexical else set(),
         generation=generation,
         lexical_generation=lexical.generation if lexical else None,
         vector_ids=vector_ids,

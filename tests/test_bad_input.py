@@ -14,8 +14,10 @@ from assistant.service import Assistant
 from assistant.settings import AssistantSettings
 from ingest.catalog import Catalog
 from ingest.embedding import Embedder, SentenceTransformerEmbedder
-from ingest.indexing import MANIFEST, SyncReport, sync
+from ingest.layout import MANIFEST
+from ingest.reports import SyncReport
 from ingest.settings import Settings
+from ingest.sync import sync
 from tests.index_checks import assert_in_sync
 
 SettingsFactory = Callable[..., Settings]

@@ -175,7 +175,7 @@ def test_a_build_killed_midway_leaves_no_model_and_the_next_run_builds_it(tmp_pa
 
 
 def test_other_weights_under_the_same_id_are_a_model_mismatch() -> None:
-    from ingest.indexing import ModelMismatchError, check_model
+    from ingest.embedding import ModelMismatchError, check_model
 
     preset = resolve_model("bundled")
     same = {"model": preset.model_id, "model_checksum": preset.checksum}

@@ -21,8 +21,8 @@ from assistant.evaluation import (
     rank_metrics,
 )
 from assistant.records import Answer
-from ingest.indexing import sync
 from ingest.settings import Settings
+from ingest.sync import sync
 
 # Sentences of the seed articles (seeds/), one paragraph each.
 PARAGRAPHS = [

@@ -16,7 +16,7 @@ import pytest
 
 from assistant.service import Assistant
 from assistant.settings import AssistantSettings
-from ingest.indexing import sync
+from ingest.sync import sync
 from tests.conftest import ROOT, SEEDS, serve_app
 from tests.corpus import seed_sentences, write_articles
 from tests.index_checks import assert_in_sync, assert_in_sync_in_fresh_process, ingest_command

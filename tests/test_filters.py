@@ -17,7 +17,9 @@ from ingest.chroma_store import ChromaStore
 from ingest.dates import date_key
 from ingest.declarations import SettingError
 from ingest.filters import ArticleFilter, FilterError
-from ingest.indexing import CHROMA_DIR, index_status, sync
+from ingest.layout import CHROMA_DIR
+from ingest.status import index_status
+from ingest.sync import sync
 from tests.news_corpus import archive_rows
 
 ROWS = 80
@@ -75,9 +77,9 @@ def test_date_filter_is_applied_inside_both_retrievers(assistant: Assistant, arc
     retriever = assistant.retriever
     question = target["headline"]
     query = retriever.embedder.embed_query(question)  # type: ignore[union-attr]
-    dense = retriever._dense_hits(query, scope)
-    lexical = retriever._lexical_hits(question, scope)
-    chunks = {c.id: c.source for c in retriever._catalog.chunks([*dense, *lexical])}
+    dense = retriever.dense_hits(query, retriever.settings.dense_depth, scope=scope)
+    lexical = retriever.lexical_hits(question, retriever.settings.lexical_depth, scope=scope)
+    chunks = {c.id: c.source for c in retriever.chunks([*dense, *lexical]).values()}
     assert dense and set(chunks[c] for c in dense) <= allowed
     assert lexical and set(chunks[c] for c in lexical) <= allowed
     # a filter keeping one day of seven years still fills the passages from that day, not from a cut top-k

@@ -16,7 +16,7 @@ from assistant.generation import render_passages
 from assistant.llm import LLMUnavailableError, build_chat_model
 from assistant.settings import AssistantSettings
 from ingest.analysis import split_sentences
-from ingest.indexing import sync
+from ingest.sync import sync
 
 QUESTION = "ما مدة الرسالة الصوتية الجديدة للبغدادي؟"
 

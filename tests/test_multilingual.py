@@ -17,7 +17,8 @@ from assistant.retrieval import Retriever
 from assistant.service import Assistant
 from assistant.settings import AssistantSettings
 from ingest import bundled_model
-from ingest.indexing import index_status, sync
+from ingest.status import index_status
+from ingest.sync import sync
 from tests.conftest import SEEDS
 
 DATA = Path(__file__).parent / "data"

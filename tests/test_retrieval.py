@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from assistant.fusion import dense_evidence, fuse_rrf, fuse_scores
+from assistant.notes import NoteKind
 from assistant.retrieval import IndexMissingError, Retriever
 from assistant.settings import AssistantSettings
-from ingest.indexing import ModelMismatchError, sync
+from ingest.embedding import ModelMismatchError
+from ingest.sync import sync
 
 BAGHOUZ = "002_f008f8df6c8a9b3c.txt"
 MANBIJ = "003_0262f053a42b4a37.txt"
@@ -103,7 +105,7 @@ def test_lexical_only_index_retrieves_and_says_so(tmp_path: Path, docs: Path) ->
     sync(settings.index)
     retriever = Retriever.open(settings)
     result = retriever.retrieve("الباغوز", k=3)
-    assert not result.dense and "lexical search only" in result.note
+    assert not result.dense and [n.kind for n in result.notes] == [NoteKind.NO_DENSE_PART]
     assert result.passages and all(p.found_by == ("lexical",) for p in result.passages)
     retriever.close()
 
@@ -145,8 +147,7 @@ def test_fusion_weights_come_from_settings(seed_index: AssistantSettings) -> Non
     lexical_first = Retriever.open(replace(seed_index, lexical_weight=1.0))
     question = "ما مدة التسجيل الصوتي للمهاجر عن الباغوز؟"
     passages = lexical_first.retrieve(question, k=3).passages
-    assert lexical_first._lexical is not None
-    assert passages[0].chunk_id == lexical_first._lexical.search(question, 1)[0].chunk_id
+    assert passages[0].chunk_id == next(iter(lexical_first.lexical_hits(question, 1)))
     lexical_first.close()
     with pytest.raises(ValueError, match="ASSISTANT_K must be a whole number from 1 to 50"):
         AssistantSettings.from_env({"ASSISTANT_K": "0"})

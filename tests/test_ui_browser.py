@@ -20,7 +20,8 @@ import pytest
 from assistant.service import Assistant
 from assistant.settings import AssistantSettings
 from ingest.files import IndexLock
-from ingest.indexing import index_status, sync
+from ingest.status import index_status
+from ingest.sync import sync
 from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, ROOT, build_lexical_seed_index, serve_app
 from tests.corpus import SEED_QUESTIONS
 
@@ -372,14 +373,19 @@ def test_citation_viewer_warns_when_the_article_changed_and_finds_the_quote(
 def test_a_damaged_index_gives_advice_not_a_raw_error(pages: Callable[[str], Any], fresh: Served) -> None:
     from gradio_client import Client
 
+    from ingest.layout import IndexLayout, read_state
+
     page = pages(fresh.url)
-    lexical = fresh.settings.index.index_dir / "lexical"
-    (lexical / "CURRENT").write_text("gen-00000099-1", encoding="utf-8")  # points at a generation that is gone
+    layout = IndexLayout(fresh.settings.index.index_dir)
+    state = read_state(layout)
+    assert state is not None
+    live = layout.lexical / state.lexical
+    largest = max((p for p in live.iterdir() if p.is_file()), key=lambda p: p.stat().st_size)
+    largest.write_bytes(largest.read_bytes()[: largest.stat().st_size // 2])  # truncated under the running server
     ask(page, "ماذا حدث في تفجير منبج؟")
     text = page.locator("#chat").inner_text()
-    assert "تعذّرت قراءة الفهرس" in text and "assistant ingest" in text
-    assert "Errno" not in text and str(lexical) not in text and "Error:" not in text
+    assert "الفهرس المعجمي مفقود أو تالف" in text and "assistant ingest" in text  # a note, in the question's language
+    assert "Errno" not in text and str(live) not in text and "Error:" not in text
     client = Client(fresh.url, verbose=False)
-    with pytest.raises(Exception, match="could not be read") as raised:
-        client.predict("What happened in Manbij?", api_name="/ask")
-    assert "Errno" not in str(raised.value) and str(lexical) not in str(raised.value)
+    answer = client.predict("What happened in Manbij?", api_name="/ask")
+    assert "The lexical index is missing or damaged" in answer["note"] and str(live) not in str(answer)

@@ -13,8 +13,9 @@ from assistant.service import Assistant
 from assistant.settings import AssistantSettings
 from ingest.embedding import SentenceTransformerEmbedder
 from ingest.files import IndexLock
-from ingest.indexing import index_status, sync
 from ingest.settings import Settings
+from ingest.status import index_status
+from ingest.sync import sync
 from ingest.uploads import DocumentsFolderMissingError, sanitize_filename, save_uploads
 from ingest.writer import IndexWriter
 from tests.index_checks import assert_in_sync
