@@ -76,9 +76,10 @@ def follow_up_cue(question: str) -> Cue:
     return "none"
 
 
-def english_names(text: str) -> frozenset[str]:
-    """Capitalized words after the first one ("Who is Lahur Talabani?" -> lahur, talabani), lower-cased."""
-    words = _EN_WORD.findall(text)[1:]
+def english_names(text: str, *, first_word: bool = False) -> frozenset[str]:
+    """Capitalized words ("Who is Lahur Talabani?" -> lahur, talabani), lower-cased; the first word of the text,
+    capitalized as any sentence's is, only with `first_word`."""
+    words = _EN_WORD.findall(text)[0 if first_word else 1 :]
     return frozenset(w.lower() for w in words if w[0].isupper() and w != "I")
 
 
@@ -87,7 +88,7 @@ def names_something_new(question: str, previous: str, topic: Sequence[str]) -> b
     lacks, or (in Arabic) a term found neither in `previous` nor in `topic`, the text the previous
     question retrieved."""
     if detect_language(question) == "en":
-        return bool(english_names(question) - english_names(f"x {previous}"))
+        return bool(english_names(question) - english_names(previous, first_word=True))
     known = {_skeleton(term) for term in analyze(previous)}
     for text in topic:
         known.update(_skeleton(term) for term in analyze(text))

@@ -57,7 +57,7 @@ from retrieval_quality import DEFAULT_WORK_DIR, EVAL_DIR, build_index, load_squa
 
 from assistant import extractive
 from assistant.evaluation import comparable, read_squad
-from assistant.extractive import ScoredSentence, score_sentences
+from assistant.extractive import NEVER, ScoredSentence, score_sentences
 from assistant.retrieval import Retriever
 from assistant.settings import AssistantSettings
 from ingest.analysis import Language, detect_language
@@ -70,8 +70,6 @@ COVERAGES = tuple(round(0.20 + 0.05 * i, 2) for i in range(9))
 SIMILARITIES = tuple(round(0.70 + 0.01 * i, 2) for i in range(26))
 TERMS = tuple(float(t) for t in range(0, 32, 2))
 """Latent-term score thresholds tried (0: no requirement)."""
-NEVER = 1.01
-"""A similarity threshold no cosine reaches: the rule without that part."""
 
 
 @dataclass(frozen=True)
