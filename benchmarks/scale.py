@@ -17,6 +17,7 @@ For each N (default 1k, 10k, 100k and 1M chunks), in increasing order, each stag
 4. stock (for N up to `--stock-max`): LangChain's `EnsembleRetriever(BM25Retriever, Chroma)` on the
    same chunks and vectors (see `stage_stock`).
 5. lexical (for `--lexical-sizes`): a lexical-only index of N chunks: build, disk, RSS, search.
+6. encode (unless `--no-encode`): query encoding with the bundled model, as a question is encoded.
 
 Every timing is wall-clock on a shared machine: the 1-minute load average is recorded beside each.
 Command (from the repository root, with the project virtualenv and `pip install -e '.[bench]'`; run it
@@ -98,6 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lexical-sizes", default="", help="sizes of lexical-only indexes (e.g. 10000000)")
     parser.add_argument("--stock-max", type=int, default=100_000, help="largest N the stock pipeline runs at")
     parser.add_argument("--stock-budget-s", type=float, default=240.0, help="time for stock queries per size")
+    parser.add_argument(
+        "--encode", action=argparse.BooleanOptionalAction, default=True, help="time query encoding (bundled model)"
+    )
     parser.add_argument("--dim", type=int, default=384, help="vector dimension (384: multilingual-e5-small's)")
     parser.add_argument("--hnsw", choices=("project", "chroma-default"), default="project")
     parser.add_argument("--workers", type=int, default=2, help="processes for the analysis")
@@ -215,6 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         save()
         if not options.keep:
             shutil.rmtree(index_dir, ignore_errors=True)
+    if options.encode:
+        results["encode"] = run_stage("encode", {"n": "encode"}, workdir, options.stage_timeout_s)
+        save()
     results["load_end"] = list(os.getloadavg())
     save()
     print(f"results: {json_path}", file=sys.stderr)

@@ -243,6 +243,26 @@ def render(results: dict[str, Any]) -> str:
                 f"{e['disk_bytes'] / 1e9:.2f} | {e['disk_bytes'] / e['n']:,.0f} | {e['open_seconds']:.3f} | "
                 f"{e['first_query_ms']:.0f} | {_pair(e['search'])} | {_rss(e['rss_after'])} | {e['search_load']:.1f} |"
             )
+    encode = results.get("encode")
+    if ok(encode):
+        out += [
+            "",
+            "### Query encoding",
+            "",
+            "What a question costs to encode before retrieval (excluded from the latency rows above), one question "
+            f"at a time, {encode['threads']} torch threads (torch {encode['torch']}), the corpus's synthetic "
+            "Arabic questions (10 warm-up, then timed). The bundled model runs as `Retriever` runs it "
+            "(`query_with_terms`: vector and latent terms); bge-m3 cannot be loaded without the model hub, so "
+            "its row is a random-weight BERT of its shape.",
+            "",
+            "| model | questions | tokens (mean) | p50 / p95 (ms) | load |",
+            "|---|---|---|---|---|",
+        ]
+        for name, row in encode["models"].items():
+            out.append(
+                f"| {name} | {row['questions']} | {row['tokens']:.1f} | "
+                f"{row['p50']:.1f} / {row['p95']:.1f} | {row['load']:.1f} |"
+            )
     out += ["", "```", *target_lines(results), "```"]
     return "\n".join(out)
 
