@@ -244,16 +244,17 @@ class TantivyLexicalIndex:
         words = self._field_query("words", fields["words"]) if "words" in fields else None
         grams = self._field_query("grams", fields["grams"]) if "grams" in fields else None
         scores: dict[str, dict[str, float]] = {"words": {}, "grams": {}}
+        names: dict[tuple[int, int], str] = {}  # a chunk's id by its address: each stored id read once per search
         if words is not None:
-            scores["words"] = self._scored(words, depth, sources)
+            scores["words"] = self._scored(words, depth, sources, names)
         candidates = dict.fromkeys(scores["words"])
         if grams is not None:
             rare = self._rarest("grams", fields["grams"], self.params.rare_grams)
-            candidates.update(dict.fromkeys(self._scored(self._field_query("grams", rare), depth, sources)))
-            scores["grams"] = self._scored(self._restricted(grams, list(candidates)), len(candidates), None)
+            candidates.update(dict.fromkeys(self._scored(self._field_query("grams", rare), depth, sources, names)))
+            scores["grams"] = self._scored(self._restricted(grams, list(candidates)), len(candidates), None, names)
         missing = [chunk_id for chunk_id in candidates if chunk_id not in scores["words"]]
         if words is not None and missing:
-            scores["words"].update(self._scored(self._restricted(words, missing), len(missing), None))
+            scores["words"].update(self._scored(self._restricted(words, missing), len(missing), None, names))
         fused = dict.fromkeys(candidates, 0.0)
         for field, field_scores in scores.items():
             best = max(field_scores.values(), default=0.0)
@@ -272,8 +273,14 @@ class TantivyLexicalIndex:
     def _id(self, address: Any) -> str:
         return str(self._searcher.doc(address)["id"][0])
 
-    def _scored(self, query: Any, depth: int, sources: Sequence[str] | None) -> dict[str, float]:
-        """The `depth` best chunks for `query` with their scores, only from `sources` when given."""
+    def _scored(
+        self, query: Any, depth: int, sources: Sequence[str] | None, names: dict[tuple[int, int], str]
+    ) -> dict[str, float]:
+        """The `depth` best chunks for `query` with their scores, only from `sources` when given.
+
+        `names` caches ids by address within one search: the restricted queries return chunks whose
+        ids the first two queries already read from the document store.
+        """
         import tantivy
 
         if depth <= 0:
@@ -287,7 +294,14 @@ class TantivyLexicalIndex:
                 ]
             )
         hits = self._searcher.search(query, depth, count=False).hits
-        return {self._id(address): float(score) for score, address in hits}
+        scored: dict[str, float] = {}
+        for score, address in hits:
+            key = (address.segment_ord, address.doc)
+            name = names.get(key)
+            if name is None:
+                name = names[key] = self._id(address)
+            scored[name] = float(score)
+        return scored
 
     def _rarest(self, field: str, terms: Sequence[str], count: int) -> list[str]:
         """The query's terms restricted to its `count` rarest distinct ones (as often as they occur)."""
