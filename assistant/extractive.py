@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from assistant.names import names_share
 from assistant.phrases import phrase
 from assistant.records import Answer, Citation, Language, Mode, Passage
 from ingest import bundled_model
@@ -90,6 +91,9 @@ class ScoredSentence:
     terms: frozenset[str]
     latent: float | None = None
     """The latent-term score of the sentence's passage (Passage.terms_score)."""
+    named: float = 0.0
+    """Across languages, coverage by the question's names that the sentence spells in Arabic letters
+    (assistant/names.py): 0.6 x their share of the question's terms, on the scale of `coverage`."""
 
 
 def coverage(question: str, sentence: str) -> float:
@@ -132,15 +136,23 @@ def score_sentences(
     scored = []
     question_language = detect_language(question)
     same_language = [detect_language(p.text) == question_language for p in passages]
-    for (i, start, end), text, similarity, cover, terms in zip(
-        spans, texts, similarities, coverages, sentence_terms, strict=True
+    named = [0.0] * len(texts)
+    if question_language == "en":
+        # an English question's names that the Arabic sentence spells: its words found there (see `rescued`)
+        for j, (i, _, _) in enumerate(spans):
+            if not same_language[i]:
+                named[j] = 0.6 * max(names_share(q, texts[j]) for q in {question, asked or question})
+    for (i, start, end), text, similarity, cover, terms, names in zip(
+        spans, texts, similarities, coverages, sentence_terms, named, strict=True
     ):
         rank = 1.0 / (1 + i)
         if similarity is None or same_language[i]:
             score = 0.8 * cover + 0.2 * rank
         else:
             score = 0.55 * cover + 0.3 * max(similarity, 0.0) + 0.15 * rank
-        scored.append(ScoredSentence(i, start, end, text, cover, similarity, score, terms[0], passages[i].terms_score))
+        scored.append(
+            ScoredSentence(i, start, end, text, cover, similarity, score, terms[0], passages[i].terms_score, names)
+        )
     return scored
 
 
@@ -175,7 +187,8 @@ def is_relevant(
         return similarity is not None and similarity >= threshold and (latent is None or latent >= terms)
 
     if question_language != passage_language:
-        return best.coverage >= rule.coverage or close(rule.cross_similarity, rule.cross_terms)
+        covered = max(best.coverage, best.named)
+        return covered >= rule.coverage or close(rule.cross_similarity, rule.cross_terms)
     if similarity is None:
         return best.coverage >= rule.coverage
     return similarity >= rule.same_floor and (
@@ -207,7 +220,10 @@ def extract_answer(
     best = ranked[0]
     rule = abstention_for(embedder)
     if not is_relevant(best, language, detect_language(passages[best.passage].text), rule):
-        return abstain(language, mode, note, question)
+        named = rescued(ranked, rule)
+        if named is None:
+            return abstain(language, mode, note, question)
+        best, ranked = named, [named, *(s for s in ranked if s is not named)]
     chosen = [best]
     for candidate in ranked[1:]:
         if len(chosen) == MAX_SENTENCES or candidate.score < KEEP_RELATIVE * best.score:
@@ -216,6 +232,16 @@ def extract_answer(
         if relevant and not any(_similar(candidate.terms, c.terms) for c in chosen):
             chosen.append(candidate)
     return compose(question, language, passages, chosen, mode, note)
+
+
+def rescued(ranked: Sequence[ScoredSentence], rule: Abstention) -> ScoredSentence | None:
+    """The best sentence that the question's names vouch for, when the best-scored one is not an answer.
+
+    Names vouch, they do not rank: a name that is a small part of a question ("... in the Manbij attack
+    according to the Pentagon?") leaves the order to meaning, while a question that is mostly names ("Who is
+    Lahur Talabani?"), whose meaning and latent terms are too thin to pass, is answered by the sentence that
+    spells them."""
+    return next((s for s in ranked if s.named >= rule.coverage), None)
 
 
 def compose(

@@ -93,6 +93,8 @@ class Pool:
     """True where the top-scored sentence holds the gold answer."""
     latent: np.ndarray
     """Latent-term score of the top-scored sentence's passage (inf where the passage has none)."""
+    named: np.ndarray | None = None
+    """The best `named` coverage among all the sentences (extractive.rescued); None in pools saved before it."""
 
 
 def squad_items(path: Path) -> dict[str, Item]:
@@ -100,10 +102,13 @@ def squad_items(path: Path) -> dict[str, Item]:
     return {q.id: Item(q.question, q.answers) for q in read_squad(path).questions}
 
 
-def top_sentence(question: str, retriever: Retriever) -> ScoredSentence | None:
+def top_sentence(question: str, retriever: Retriever) -> tuple[ScoredSentence | None, float]:
+    """The top-scored sentence, and the best coverage by names among all (what may rescue an abstention)."""
     passages = retriever.retrieve(question, K).passages
     scored = score_sentences(question, passages, retriever.embedder)
-    return max(scored, key=lambda s: s.score) if scored else None
+    if not scored:
+        return None, 0.0
+    return max(scored, key=lambda s: s.score), max(s.named for s in scored)
 
 
 def measure(name: str, answerable: bool, items: Sequence[Item], retriever: Retriever) -> Pool:
@@ -111,13 +116,14 @@ def measure(name: str, answerable: bool, items: Sequence[Item], retriever: Retri
     language = detect_language(items[0].question)
     rows = []
     for item in items:
-        best = top_sentence(item.question, retriever)
+        best, named = top_sentence(item.question, retriever)
         if best is None:
-            rows.append((0.0, 0.0, False, False, 0.0))
+            rows.append((0.0, 0.0, False, False, 0.0, 0.0))
             continue
         holds = any(comparable(a) in comparable(best.text) for a in item.answers if a.strip())
         latent = np.inf if best.latent is None else best.latent
-        rows.append((best.coverage, best.similarity or 0.0, detect_language(best.text) != language, holds, latent))
+        cross = detect_language(best.text) != language
+        rows.append((best.coverage, best.similarity or 0.0, cross, holds, latent, named))
     print(f"  {name}: {len(rows)} questions, {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return Pool(
         name,
@@ -128,6 +134,7 @@ def measure(name: str, answerable: bool, items: Sequence[Item], retriever: Retri
         np.array([r[2] for r in rows], dtype=bool),
         np.array([r[3] for r in rows], dtype=bool),
         np.array([r[4] for r in rows], dtype=float),
+        np.array([r[5] for r in rows], dtype=float),
     )
 
 
@@ -143,7 +150,8 @@ def answered(pool: Pool, *t: float) -> np.ndarray:
         (pool.coverage >= coverage) | ((pool.similarity >= same) & (pool.latent >= same_terms))
     )
     across = (pool.coverage >= coverage) | ((pool.similarity >= cross) & (pool.latent >= cross_terms))
-    return np.where(pool.cross, across, same_language)
+    kept = np.where(pool.cross, across, same_language)
+    return kept if pool.named is None else kept | (pool.named >= coverage)  # extractive.rescued
 
 
 @dataclass(frozen=True)

@@ -244,7 +244,7 @@ def render(results: dict[str, Any]) -> str:
                 f"{e['first_query_ms']:.0f} | {_pair(e['search'])} | {_rss(e['rss_after'])} | {e['search_load']:.1f} |"
             )
     encode = results.get("encode")
-    if ok(encode):
+    if encode is not None and ok(encode):
         out += [
             "",
             "### Query encoding",
