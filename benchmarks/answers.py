@@ -19,9 +19,14 @@ previous standalone question).
 Latency: Assistant.ask on the 44 seed questions, one at a time after 5 warm-up questions, query
 encoding included, p50/p95 per language; torch threads as set by --threads.
 
-Command (from the repository root, with the project virtualenv; about 2 minutes on 2 cores):
+Names (--names-check [SQUAD_FILE]): English questions with and without names vouching for a sentence
+(extractive.rescued): the seed questions, and every English question of XQuAD (Wikipedia topics, none about
+the seeds: all should abstain).
 
-    python benchmarks/answers.py --out docs/answers.md
+Command (from the repository root, with the project virtualenv; about 2 minutes on 2 cores, 9 with
+--names-check):
+
+    python benchmarks/answers.py --names-check --out docs/answers.md
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -115,6 +121,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--model", default="bundled", help="embedding model (default: the bundled e5-small)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--out", type=Path, help="Markdown file whose results section is rewritten")
+    parser.add_argument(
+        "--names-check",
+        type=Path,
+        nargs="?",
+        const=REPO_ROOT.parent / "shared" / "eval" / "xquad" / "xquad.en.json",
+        help="also ask a SQuAD file's English questions (default XQuAD-en), none of them about the seeds, "
+        "with and without names vouching (extractive.rescued)",
+    )
     return parser.parse_args()
 
 
@@ -203,8 +217,55 @@ def measure(assistant: Assistant, chunks: int, args: argparse.Namespace) -> list
         lines.append(f"| {label} | {pattern} | {len(indexes)} | " + " | ".join(cells) + " |")
     failed = [c.id for i, c in enumerate(conversations) if not results[names[0]][i]]
     lines += ["", f"Failed under the rule: {', '.join(failed) or 'none'}."]
+    if args.names_check:
+        lines += names_lines(assistant, args.names_check, [q for q in questions if q["language"] == "en"])
     lines += latency_lines(assistant, [q["question"] for q in questions])
     return lines
+
+
+def names_lines(assistant: Assistant, squad: Path, english: Sequence[dict[str, Any]]) -> list[str]:
+    """English questions answered with and without names vouching for a sentence (extractive.rescued):
+    the seed questions (answerable) and every question of `squad` (Wikipedia topics: unanswerable here)."""
+    from assistant import extractive
+    from assistant.evaluation import read_squad
+    from assistant.names import question_names
+
+    off_topic = [q.question for q in read_squad(squad).questions]
+
+    def asked(questions: Sequence[str]) -> tuple[list[Answer], list[Answer]]:
+        with_names = [assistant.ask(q) for q in questions]
+        with patch.object(extractive, "rescued", lambda ranked, rule: None):
+            without = [assistant.ask(q) for q in questions]
+        return with_names, without
+
+    seed_with, seed_without = asked([q["question"] for q in english])
+    wiki_with, wiki_without = asked(off_topic)
+    flipped = [q for q, a, b in zip(off_topic, wiki_with, wiki_without, strict=True) if b.abstained and not a.abstained]
+    named = sum(bool(question_names(q)) for q in off_topic)
+
+    def share(answers: Sequence[Answer], ok: Any) -> str:
+        count = sum(bool(ok(i, a)) for i, a in enumerate(answers))
+        return f"{count} ({count / len(answers):.0%})"
+
+    def seed_ok(i: int, answer: Answer) -> bool:
+        return cited(answer, english[i]["sources"])
+
+    return [
+        "",
+        "### English names spelled in Arabic (names vouching: `extractive.rescued`)",
+        "",
+        f"`{squad.name}`: {len(off_topic)} English Wikipedia questions ({named} with a capitalized name), none "
+        "about the seeds, so every one should abstain.",
+        "",
+        "| questions | measured | with names vouching | without |",
+        "|---|---|---:|---:|",
+        f"| seed questions, en ({len(english)}) | cited the right article | {share(seed_with, seed_ok)} "
+        f"| {share(seed_without, seed_ok)} |",
+        f"| {squad.name} over the seeds ({len(off_topic)}) | abstained | "
+        f"{share(wiki_with, lambda i, a: a.abstained)} | {share(wiki_without, lambda i, a: a.abstained)} |",
+        "",
+        f"Answered only because of names: {len(flipped)}" + (f" ({'; '.join(flipped[:10])})." if flipped else "."),
+    ]
 
 
 def latency_lines(assistant: Assistant, questions: Sequence[str]) -> list[str]:
