@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from assistant.names import names_share
+from assistant.names import QuestionNames
 from assistant.phrases import phrase
 from assistant.records import Answer, Citation, Language, Mode, Passage
 from ingest import bundled_model
@@ -137,11 +137,13 @@ def score_sentences(
     question_language = detect_language(question)
     same_language = [detect_language(p.text) == question_language for p in passages]
     named = [0.0] * len(texts)
-    if question_language == "en":
-        # an English question's names that the Arabic sentence spells: its words found there (see `rescued`)
+    # an English question's names that the Arabic sentence spells: its words found there (see `rescued`)
+    readers = [QuestionNames.of(q) for q in {question, asked or question}] if question_language == "en" else []
+    readers = [reader for reader in readers if reader.runs]
+    if readers:
         for j, (i, _, _) in enumerate(spans):
             if not same_language[i]:
-                named[j] = 0.6 * max(names_share(q, texts[j]) for q in {question, asked or question})
+                named[j] = 0.6 * max(reader.share(texts[j]) for reader in readers)
     for (i, start, end), text, similarity, cover, terms, names in zip(
         spans, texts, similarities, coverages, sentence_terms, named, strict=True
     ):

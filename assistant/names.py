@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 from ingest.analysis import analyze, normalize
@@ -146,30 +147,50 @@ def question_names(question: str) -> list[list[str]]:
     return runs
 
 
+@dataclass(frozen=True, slots=True)
+class QuestionNames:
+    """An English question's names as consonant skeletons, read once to be looked for in many sentences."""
+
+    runs: tuple[tuple[str, ...], ...]
+    """The skeletons of each run of names (question_names)."""
+    terms: int
+    """How many analyzer terms the question has (what a share is taken of)."""
+
+    @classmethod
+    def of(cls, question: str) -> QuestionNames:
+        runs = tuple(tuple(latin_skeleton(word) for word in run) for run in question_names(question))
+        return cls(runs, len(analyze(question)))
+
+    def found(self, text: str) -> int:
+        """How many words of the names `text` spells in Arabic letters (see the module's rule)."""
+        if not self.runs:
+            return 0
+        words = [arabic_skeletons(word) for word in _ARABIC_WORD.findall(normalize(text))]
+        found = 0
+        for skeletons in self.runs:
+            places = [{i for i, forms in enumerate(words) if skeleton and skeleton in forms} for skeleton in skeletons]
+            for j, skeleton in enumerate(skeletons):
+                if not places[j]:
+                    continue
+                beside = (j > 0 and any(i - 1 in places[j - 1] for i in places[j])) or (
+                    j + 1 < len(skeletons) and any(i + 1 in places[j + 1] for i in places[j])
+                )
+                if len(skeleton) >= MIN_ALONE or beside:
+                    found += 1
+        return found
+
+    def share(self, text: str) -> float:
+        """The share of the question's analyzer terms that are names found in `text` (0 when it has none)."""
+        if not self.terms:
+            return 0.0
+        return min(1.0, self.found(text) / self.terms)
+
+
 def names_found(question: str, text: str) -> int:
     """How many words of the question's names `text` spells in Arabic letters (see the module's rule)."""
-    runs = question_names(question)
-    if not runs:
-        return 0
-    words = [arabic_skeletons(word) for word in _ARABIC_WORD.findall(normalize(text))]
-    found = 0
-    for run in runs:
-        skeletons = [latin_skeleton(word) for word in run]
-        places = [{i for i, forms in enumerate(words) if skeleton and skeleton in forms} for skeleton in skeletons]
-        for j, skeleton in enumerate(skeletons):
-            if not places[j]:
-                continue
-            beside = (j > 0 and any(i - 1 in places[j - 1] for i in places[j])) or (
-                j + 1 < len(skeletons) and any(i + 1 in places[j + 1] for i in places[j])
-            )
-            if len(skeleton) >= MIN_ALONE or beside:
-                found += 1
-    return found
+    return QuestionNames.of(question).found(text)
 
 
 def names_share(question: str, text: str) -> float:
     """The share of the question's analyzer terms that are names found in `text` (0 when it has none)."""
-    terms = analyze(question)
-    if not terms:
-        return 0.0
-    return min(1.0, names_found(question, text) / len(terms))
+    return QuestionNames.of(question).share(text)
