@@ -821,7 +821,7 @@ def stage_encode(args: dict[str, Any]) -> dict[str, Any]:
     model.train(False)
     timings, lengths = [], []
     with torch.inference_mode():
-        for i, text in enumerate(qs[: min(len(qs), 40)]):
+        for i, text in enumerate(qs[:40]):
             t0 = time.perf_counter()
             batch = fast([text], return_tensors="pt", truncation=True, max_length=512)
             hidden_states = model(**batch).last_hidden_state
