@@ -220,8 +220,11 @@ def stage_build(args: dict[str, Any]) -> dict[str, Any]:
     from ingest.layout import IndexLayout
     from ingest.lexical import LexicalDocument, encode_terms
     from ingest.settings import Settings
+    from ingest.stories import refresh_stories
     from ingest.sync import publish_generation
     from ingest.tantivy_lexical import write_generation
+    from ingest.wire import DEFAULT_PARAMS as WIRE
+    from ingest.wire import signature
 
     n, dim, workers = int(args["n"]), int(args["dim"]), int(args["workers"])
     index_dir, docs_dir = Path(args["index_dir"]), Path(args["docs_dir"])
@@ -290,6 +293,12 @@ def stage_build(args: dict[str, Any]) -> dict[str, Any]:
             generation = timer.add(
                 "manifest (Catalog.commit_changes)", catalog.commit_changes, [], rows, [], meta, stats, encoded
             )
+
+            def sign(sources: list[str]) -> None:  # as ingest signs each article it commits (ingest.stories)
+                made = [(source, signature(text).to_bytes()) for source, text in catalog.texts(sources)]
+                catalog.set_signatures(made, WIRE.version)
+
+            timer.add("wire-story signatures (ingest.wire.signature)", sign, [r.source for r, *_ in rows])
             begin = time.perf_counter()
             store.add(ids, vectors, None, [{"source": m["source"]} for m in metadatas])  # what ingest stores
             batches.append((stop, time.perf_counter() - begin))
@@ -319,6 +328,7 @@ def stage_build(args: dict[str, Any]) -> dict[str, Any]:
             return write_generation(layout.lexical, generation, documents=documents)
 
         record = timer.run("lexical generation (tantivy, write_generation)", lexical)
+        timer.run("wire stories grouped (refresh_stories)", refresh_stories, catalog)
         catalog.checkpoint()
         catalog.close()
         timer.run("state.json (publish_generation)", publish_generation, settings, generation, record)

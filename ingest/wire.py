@@ -1,8 +1,12 @@
 """Wire stories: the same agency story published by several outlets, found by MinHash/LSH over character shingles.
 
-Each article gets a MinHash signature (datasketch) of the character k-grams of its normalized text
+Each article gets a MinHash signature of the character k-grams of its normalized text
 (ingest.analysis.normalize, punctuation and spacing dropped), so re-punctuated, re-spelled (hamza,
-harakat, ة/ه) and re-wrapped copies look alike. Locality-sensitive hashing over bands of the
+harakat, ة/ه) and re-wrapped copies look alike. The signature is computed here in numpy, every shingle
+of an article at once: a 64-bit polynomial hash of each window of code points, mixed (MurmurHash3's
+64-bit finalizer) and cut to 32 bits, then 128 affine permutations a*h+b mod 2^32 with odd a (the
+construction of datasketch's `affine32` scheme). Its output is fixed by this module alone, not by
+whichever version of a library is installed. Locality-sensitive hashing over bands of the
 signature proposes candidate pairs; a pair is one story when the smaller article is mostly contained
 in the larger (the containment estimated from the signatures' Jaccard and the two sets' sizes), which
 holds for a changed headline, an added byline and trimmed paragraphs alike, and fails for two
@@ -43,8 +47,8 @@ class WireParams:
 
     @property
     def version(self) -> str:
-        """Recorded in the index: signatures made with other parameters are recomputed."""
-        return f"minhash/{self.shingle}/{self.permutations}/{self.seed}"
+        """Recorded in the index: signatures made with other parameters (or another hashing) are recomputed."""
+        return f"minhash-np1/{self.shingle}/{self.permutations}/{self.seed}"
 
 
 DEFAULT_PARAMS = WireParams()
@@ -75,22 +79,61 @@ def shingle_text(text: str) -> str:
 
 
 def shingles(text: str, size: int = DEFAULT_PARAMS.shingle) -> set[bytes]:
-    """The distinct character `size`-grams of `shingle_text(text)`."""
+    """The distinct character `size`-grams of `shingle_text(text)` (for reading; signatures hash them in numpy)."""
     flat = shingle_text(text)
     if len(flat) <= size:
         return {flat.encode("utf-8")} if flat else set()
     return {flat[i : i + size].encode("utf-8") for i in range(len(flat) - size + 1)}
 
 
-def signature(text: str, params: WireParams = DEFAULT_PARAMS) -> Signature:
-    """The MinHash signature of `text`."""
-    from datasketch import MinHash
+_EMPTY = np.uint32(2**32 - 1)
+_POLY = np.uint64(0x100000001B3)  # odd; code points are < 2**21
+_MIX = (np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
 
-    grams = shingles(text, params.shingle)
-    minhash = MinHash(num_perm=params.permutations, seed=params.seed)
-    if grams:
-        minhash.update_batch(grams)
-    return Signature(minhash.hashvalues.astype(np.uint32), len(grams))
+
+def shingle_hashes(text: str, size: int = DEFAULT_PARAMS.shingle) -> np.ndarray:
+    """One 64-bit hash per distinct character `size`-gram of `shingle_text(text)`, sorted (uint64).
+
+    A text no longer than `size` is one shingle. Two different shingles share a hash with a chance
+    of about 2**-64, so the count of hashes is the count of distinct shingles.
+    """
+    flat = shingle_text(text)
+    if not flat:
+        return np.empty(0, dtype=np.uint64)
+    points = np.frombuffer(flat.encode("utf-32-le"), dtype="<u4").astype(np.uint64)
+    width = min(size, len(points))
+    windows = len(points) - width + 1
+    hashed = np.zeros(windows, dtype=np.uint64)
+    for offset in range(width):  # sum of point[i + offset] * POLY ** (width - 1 - offset), wrapping mod 2**64
+        hashed = hashed * _POLY + points[offset : offset + windows]
+    hashed ^= hashed >> np.uint64(33)
+    hashed *= _MIX[0]
+    hashed ^= hashed >> np.uint64(33)
+    hashed *= _MIX[1]
+    hashed ^= hashed >> np.uint64(33)
+    return np.unique(hashed)
+
+
+@cache
+def _permutations(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The affine maps h -> a*h + b mod 2**32 (a odd, so each is a bijection), as (count, 1) uint32 columns."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 2**31, count, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = rng.integers(0, 2**32, count, dtype=np.uint32)
+    return a[:, None], b[:, None]
+
+
+def signature(text: str, params: WireParams = DEFAULT_PARAMS) -> Signature:
+    """The MinHash signature of `text`: the least permuted shingle hash under each permutation."""
+    hashes = shingle_hashes(text, params.shingle)
+    if not len(hashes):
+        return Signature(np.full(params.permutations, _EMPTY, dtype=np.uint32), 0)
+    a, b = _permutations(params.permutations, params.seed)
+    top = (hashes >> np.uint64(32)).astype(np.uint32)[None, :]
+    permuted = np.empty((params.permutations, len(hashes)), dtype=np.uint32)
+    np.multiply(a, top, out=permuted)  # in place: temporaries of this size cost more than the arithmetic
+    np.add(permuted, b, out=permuted)
+    return Signature(permuted.min(axis=1), len(hashes))
 
 
 def jaccard(a: Signature, b: Signature) -> float:

@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 import random
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
 
+import numpy as np
 import pytest
 
-from ingest.wire import Signature, containment, group_stories, same_story, shingle_text, signature
+from ingest.catalog import Catalog
+from ingest.layout import IndexLayout
+from ingest.settings import Settings
+from ingest.sync import sync
+from ingest.wire import (
+    DEFAULT_PARAMS,
+    Signature,
+    containment,
+    group_stories,
+    jaccard,
+    same_story,
+    shingle_hashes,
+    shingle_text,
+    shingles,
+    signature,
+)
 from tests.news_corpus import (
     EDITS,
     EVAL_DIR,
@@ -88,6 +107,39 @@ def test_signature_round_trip(stories: list[Story]) -> None:
     assert len(original.to_bytes()) == 4 + 4 * 128
 
 
+def test_signature_counts_distinct_shingles_and_is_fixed(stories: list[Story]) -> None:
+    text = render(stories[1].title, stories[1].paragraphs)
+    assert len(shingle_hashes(text)) == len(shingles(text)) > 1000
+    first, second = signature(text), signature(text)
+    assert first.size == len(shingles(text)) and (first.values == second.values).all()
+    assert first.size <= signature(text + " " + text).size <= first.size + 6  # only the windows across the join
+    assert DEFAULT_PARAMS.version.startswith("minhash-np1/")  # signatures of the datasketch era are redone
+
+
+def test_empty_and_tiny_texts() -> None:
+    empty = signature("  ،،  ")
+    assert empty.size == 0 and (empty.values == 2**32 - 1).all()
+    assert signature("قتل").size == 1 and signature("قتل").values.max() < 2**32 - 1
+    assert jaccard(signature("قتل"), signature("قتل")) == 1.0 and jaccard(signature("قتل"), signature("جرح")) < 0.1
+
+
+def test_estimated_jaccard_is_unbiased(stories: list[Story]) -> None:
+    """200 pairs of texts with a known shingle Jaccard: the estimates centre on it with MinHash's spread."""
+    rng = random.Random(5)
+    words = [w for s in stories for p in s.paragraphs for w in p.split()]
+    errors = []
+    for _ in range(200):
+        start = rng.randrange(len(words) - 800)
+        base = words[start : start + rng.randrange(100, 600)]
+        rate = rng.random() * 0.5
+        other = [rng.choice(words) if rng.random() < rate else w for w in base]
+        left, right = " ".join(base), " ".join(other)
+        a, b = shingles(left), shingles(right)
+        errors.append(jaccard(signature(left), signature(right)) - len(a & b) / len(a | b))
+    assert abs(float(np.mean(errors))) < 0.01
+    assert 0.02 < float(np.std(errors)) < 0.06  # about sqrt(J (1 - J) / 128)
+
+
 @pytest.mark.skipif(not (EVAL_DIR / "arcd").is_dir(), reason="needs ../shared/eval (ARCD, XQuAD)")
 def test_measured_set_precision_and_recall() -> None:
     """The set of docs/wire-stories.md (ARCD, XQuAD and the seeds with wire copies and roundups): both >= 0.95."""
@@ -97,3 +149,22 @@ def test_measured_set_precision_and_recall() -> None:
     predicted = group_stories({d.name: signature(d.text) for d in docs})
     precision, recall = pairwise_quality({n: s for n, s in truth.items() if s in copies}, predicted)
     assert precision >= 0.95 and recall >= 0.95, (precision, recall)
+
+
+def test_an_index_signed_by_an_older_version_is_re_signed_by_the_next_ingest(
+    make_settings: Callable[..., Settings], docs: Path
+) -> None:
+    """Upgrading: signatures recorded under another version string are recomputed, and the stories follow."""
+    seed = sorted(docs.iterdir())[2]
+    (docs / "copy.txt").write_text("القاهرة (أ ف ب) - " + seed.read_text(encoding="utf-8"), encoding="utf-8")
+    settings = make_settings()
+    sync(settings)
+    manifest = IndexLayout(settings.index_dir).manifest
+    with sqlite3.connect(manifest) as db:
+        db.execute("UPDATE signatures SET version = 'minhash/7/128/1', data = zeroblob(516)")
+        db.execute("DELETE FROM stories")
+    sync(settings)  # nothing changed on disk
+    catalog = Catalog(manifest, readonly=True)
+    stored, lacking = catalog.signatures(DEFAULT_PARAMS.version)
+    assert not lacking and len(stored) == 6
+    assert catalog.stories(stored) == {"copy.txt": seed.name, seed.name: seed.name}  # named by the first, sorted
