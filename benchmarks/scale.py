@@ -11,6 +11,8 @@ For each N (default 1k, 10k, 100k and 1M chunks), in increasing order, each stag
 2. ours: `Retriever.open` in a fresh process (query vectors precomputed: encoding is excluded), the
    first question, 10 warm-up questions, then 200 timed questions (`retrieve(k=5)`, then
    `extract_answer`), and each part of a retrieval timed on its own; RSS after opening and after.
+   For `--server-sizes`, the same again with the vectors in a `chroma run` server over the index's
+   Chroma directory (started and warmed by one query first; its own memory is reported beside).
 3. sync (for `--sync-sizes`): two no-op ingests through `ingest.sync.sync`, then one after rewriting
    1% of the article files, with a random-weight BERT of hidden size 384 whose encoding and loading
    time are measured and subtracted (the target is the project's own work).
@@ -96,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES))
     parser.add_argument("--sync-sizes", default="100000,1000000", help="sizes whose ingests are measured")
+    parser.add_argument(
+        "--server-sizes", default="", help="sizes also served with the vectors in a `chroma run` server"
+    )
     parser.add_argument("--lexical-sizes", default="", help="sizes of lexical-only indexes (e.g. 10000000)")
     parser.add_argument("--stock-max", type=int, default=100_000, help="largest N the stock pipeline runs at")
     parser.add_argument("--stock-budget-s", type=float, default=240.0, help="time for stock queries per size")
@@ -155,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     results["model"] = model
     sync_sizes = set(parse(options.sync_sizes))
+    server_sizes = set(parse(options.server_sizes))
     for n in parse(options.sizes):
         entry: dict[str, Any] = {"n": n, "dim": options.dim, "hnsw": options.hnsw}
         results["sizes"][str(n)] = entry
@@ -197,6 +203,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "ours", {**common, "ids_of": ids_of, "profile": options.profile}, workdir, options.stage_timeout_s
         )
         save()
+        if n in server_sizes:
+            entry["ours_server"] = run_stage(
+                "ours_server", {**common, "ids_of": ids_of}, workdir, options.stage_timeout_s
+            )
+            save()
         if n in sync_sizes:
             entry["sync"] = run_stage("sync", {**common, "profile": options.profile}, workdir, options.stage_timeout_s)
             save()

@@ -56,9 +56,9 @@ def memory() -> dict[str, float]:
     return {field: proc_status_mb(field) for field in ("VmRSS", "RssAnon", "RssFile")}
 
 
-def proc_status_mb(field: str) -> float:
-    """VmRSS / VmHWM of this process in MB (1e6 bytes)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+def proc_status_mb(field: str, pid: int | None = None) -> float:
+    """VmRSS / VmHWM ... of this process (or of `pid`) in MB (1e6 bytes)."""
+    for line in Path(f"/proc/{pid or 'self'}/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024 / 1e6
     return float("nan")
@@ -446,7 +446,8 @@ def stage_ours(args: dict[str, Any]) -> dict[str, Any]:
 
     imports = time.perf_counter() - started
     n, dim = int(args["n"]), int(args["dim"])
-    settings = AssistantSettings.from_env({}, index_dir=Path(args["index_dir"]), embedding_model=args["model"])
+    url = {"chroma_url": args["chroma_url"]} if args.get("chroma_url") else {}
+    settings = AssistantSettings.from_env({}, index_dir=Path(args["index_dir"]), embedding_model=args["model"], **url)
     qs = questions(n, dim)
     from ingest.embedding import resolve_model
 
@@ -504,6 +505,66 @@ def stage_ours(args: dict[str, Any]) -> dict[str, Any]:
     )
     retriever.close()
     return result
+
+
+def stage_ours_server(args: dict[str, Any]) -> dict[str, Any]:
+    """`stage_ours` with the vectors served by `chroma run` over the same index's Chroma directory.
+
+    The server is started first and warmed by one query from another process (it loads the HNSW graph
+    then, once per server start); this process is then the serving process of `stage_ours`, reaching the
+    vectors over HTTP (ASSISTANT_CHROMA_URL). The server's own memory is read from /proc beside it."""
+    import socket
+    import urllib.request
+
+    chroma_dir = Path(args["index_dir"]) / "chroma"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    command = [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(chroma_dir)]
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1):
+                    break
+            except OSError:
+                if server.poll() is not None or time.perf_counter() - started > 300:
+                    raise RuntimeError("chroma run did not start") from None
+                time.sleep(0.2)
+        server_start = time.perf_counter() - started
+        warm = (
+            "import sys, time, chromadb, numpy as np\n"
+            "c = chromadb.HttpClient(host='127.0.0.1', port=int(sys.argv[1])).get_collection(sys.argv[2])\n"
+            "t = time.perf_counter(); c.query(query_embeddings=[np.ones(int(sys.argv[3]), dtype=np.float32)],"
+            " n_results=30); print(time.perf_counter() - t)\n"
+        )
+        from ingest.chroma_store import COLLECTION
+
+        warmed = subprocess.run(
+            [sys.executable, "-c", warm, str(port), COLLECTION, str(args["dim"])],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=1800,
+        )
+        result = stage_ours({**args, "chroma_url": url})
+        result["server"] = {
+            "start_seconds": server_start,
+            "first_query_seconds": float(warmed.stdout.split()[-1]),
+            "rss_after": {field: proc_status_mb(field, server.pid) for field in ("VmRSS", "RssAnon", "RssFile")},
+            "rss_peak_mb": proc_status_mb("VmHWM", server.pid),
+        }
+        return result
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -864,6 +925,7 @@ STAGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "model": stage_model,
     "build": stage_build,
     "ours": stage_ours,
+    "ours_server": stage_ours_server,
     "sync": stage_sync,
     "lexical": stage_lexical,
     "stock": stage_stock,
