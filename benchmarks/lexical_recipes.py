@@ -8,6 +8,8 @@ its exact context text is retrieved. Metrics: Recall@1, Recall@5, Recall@10 and 
 Recipes (AnalyzerConfig + LexicalParams of ingest/, BM25 k1=1.2 b=0.75 unless stated):
  1. raw whitespace tokens, bm25s used directly (baseline)
  2-5. normalized; + stopwords; + light10 stemming; + Snowball stemming
+ 6v. light10v (light10, the tanween alif, inner long-vowel letters of stems of 5+ letters dropped) + c3;
+     6v4 drops them from stems of 4 letters too
  6-9. a character n-gram field fused with the word field (n = 3, 4, 5; grams_weight)
  10. (k1, b) in {(0.9, 0.4), (1.2, 0.75), (1.5, 0.75)} for the best of 1-9
 The best recipe is the one with the highest MRR@10 averaged over the two datasets; a paired
@@ -44,6 +46,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from assistant.evaluation import read_squad, reciprocal_rank  # noqa: E402
+from ingest import analysis  # noqa: E402
 from ingest.analysis import ANALYZER_VERSION, AnalyzerConfig, char_ngrams, tokenize  # noqa: E402
 from ingest.lexical import FIELDS, analyze_fields  # noqa: E402
 
@@ -204,6 +207,20 @@ def word_tokens(text: str) -> list[str]:
     return re.findall(r"\w+", text)
 
 
+_FROM_FOUR = "light10v, inner vowels from 4 letters"
+
+
+def _light10v_from_four(token: str) -> str:
+    """light10v with inner ا و ي dropped from stems of four letters too (the rejected alternative)."""
+    stem = analysis.stem_arabic_light10v(token)
+    if len(stem) == 4:
+        stem = stem[0] + "".join(c for c in stem[1:-1] if c not in "اوي") + stem[-1]
+    return stem
+
+
+analysis.ARABIC_STEMMERS[_FROM_FOUR] = _light10v_from_four
+
+
 def main_recipes() -> list[Recipe]:
     """Recipes 1-9 (BM25 k1=1.2, b=0.75)."""
     base = LexicalParams(k1=1.2, b=0.75, grams_weight=1.0)
@@ -218,6 +235,8 @@ def main_recipes() -> list[Recipe]:
         Recipe("4 + light10", AnalyzerConfig("light10", True, 0), base),
         Recipe("5 + snowball", AnalyzerConfig("snowball", True, 0), base),
         Recipe("6 light10 + c3 w=1.0", AnalyzerConfig("light10", True, 3), base),
+        Recipe("6v light10v + c3 w=1.0", AnalyzerConfig("light10v", True, 3), base),
+        Recipe("6v4 light10v from 4 letters + c3 w=1.0", AnalyzerConfig(_FROM_FOUR, True, 3), base),
         Recipe("7a light10 + c4 w=0.5", AnalyzerConfig("light10", True, 4), with_weight(0.5)),
         Recipe("7b light10 + c4 w=1.0", AnalyzerConfig("light10", True, 4), with_weight(1.0)),
         Recipe("7c light10 + c4 w=2.0", AnalyzerConfig("light10", True, 4), with_weight(2.0)),

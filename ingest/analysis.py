@@ -14,7 +14,7 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Literal
 
-ANALYZER_VERSION = "ar-light10+en-snowball+c3/2"
+ANALYZER_VERSION = "ar-light10v+en-snowball+c3/3"
 """Recorded in the index; bump when any rule below changes so old indexes are rebuilt."""
 
 Language = Literal["ar", "en"]
@@ -76,6 +76,40 @@ def stem_arabic_light10(token: str) -> str:
         if token.startswith(prefix) and len(token) - len(prefix) >= 2:
             token = token[len(prefix) :]
             break
+    return _strip_suffixes(token)
+
+
+_VOWEL_LETTERS = frozenset("اوي")
+_SPELLED_VOWELS_FROM = 5
+"""Stems of at least this many letters lose their inner ا و ي (measured against 4: docs/lexical.md)."""
+
+
+def stem_arabic_light10v(token: str) -> str:
+    """light10, then the spellings that vary with a word's vowels made one.
+
+    * The alif of the accusative tanween (عاماً, قتيلاً, أمريكياً) is dropped before the suffixes, so
+      عاماً meets عام and أمريكياً meets أمريكي.
+    * In a stem of five letters or more, the long-vowel letters ا و ي between its first and last letter
+      are dropped: loanwords and names are written with and without them (أمريكي / أميركي, الفيليبين /
+      الفلبين, الديمقراطية / الديموقراطية). Shorter stems keep them: there the letters tell words apart.
+    """
+    if token in _KUNYA:
+        return _KUNYA[token]
+    if len(token) > 3 and token.startswith("و"):
+        token = token[1:]
+    for prefix in _AR_PREFIXES:
+        if token.startswith(prefix) and len(token) - len(prefix) >= 2:
+            token = token[len(prefix) :]
+            break
+    if len(token) >= 4 and token.endswith("ا"):
+        token = token[:-1]
+    token = _strip_suffixes(token)
+    if len(token) >= _SPELLED_VOWELS_FROM:
+        token = token[0] + "".join(c for c in token[1:-1] if c not in _VOWEL_LETTERS) + token[-1]
+    return token
+
+
+def _strip_suffixes(token: str) -> str:
     changed = True
     while changed and len(token) > 2:
         changed = False
@@ -111,6 +145,7 @@ def stem_english(token: str) -> str:
 ARABIC_STEMMERS: dict[str, Callable[[str], str]] = {
     "none": lambda token: _KUNYA.get(token, token),
     "light10": stem_arabic_light10,
+    "light10v": stem_arabic_light10v,
     "snowball": stem_arabic_snowball,
 }
 
@@ -132,7 +167,7 @@ def stopwords() -> frozenset[str]:
 class AnalyzerConfig:
     """How text becomes index terms; the default is the measured best (docs/lexical.md)."""
 
-    arabic_stemmer: str = "light10"
+    arabic_stemmer: str = "light10v"
     remove_stopwords: bool = True
     char_ngram: int = 3
     """Length of the character n-grams of the second field; 0 turns that field off."""
