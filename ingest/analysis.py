@@ -70,13 +70,7 @@ def stem_arabic_light10(token: str) -> str:
     """Light stemming (Larkey light10) of one normalized Arabic token."""
     if token in _KUNYA:
         return _KUNYA[token]
-    if len(token) > 3 and token.startswith("و"):
-        token = token[1:]
-    for prefix in _AR_PREFIXES:
-        if token.startswith(prefix) and len(token) - len(prefix) >= 2:
-            token = token[len(prefix) :]
-            break
-    return _strip_suffixes(token)
+    return _strip_suffixes(_strip_prefixes(token))
 
 
 _VOWEL_LETTERS = frozenset("اوي")
@@ -95,17 +89,21 @@ def stem_arabic_light10v(token: str) -> str:
     """
     if token in _KUNYA:
         return _KUNYA[token]
-    if len(token) > 3 and token.startswith("و"):
-        token = token[1:]
-    for prefix in _AR_PREFIXES:
-        if token.startswith(prefix) and len(token) - len(prefix) >= 2:
-            token = token[len(prefix) :]
-            break
+    token = _strip_prefixes(token)
     if len(token) >= 4 and token.endswith("ا"):
         token = token[:-1]
     token = _strip_suffixes(token)
     if len(token) >= _SPELLED_VOWELS_FROM:
         token = token[0] + "".join(c for c in token[1:-1] if c not in _VOWEL_LETTERS) + token[-1]
+    return token
+
+
+def _strip_prefixes(token: str) -> str:
+    if len(token) > 3 and token.startswith("و"):
+        token = token[1:]
+    for prefix in _AR_PREFIXES:
+        if token.startswith(prefix) and len(token) - len(prefix) >= 2:
+            return token[len(prefix) :]
     return token
 
 
