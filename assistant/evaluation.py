@@ -14,7 +14,7 @@ import logging
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -128,10 +128,21 @@ class SquadFile:
 # ---------------------------------------------------------------- metrics (pure)
 
 
-def first_relevant_rank(sources: Sequence[str], relevant: Iterable[str]) -> int:
-    """1-based rank of the first passage from a relevant source; 0 when none is among `sources`."""
+Ranked = Sequence[str | Collection[str]]
+"""Retrieved passages, best first: each one's source, or every source it stands for (its own and the other
+copies of its wire story, listed under `also_in`: retrieval shows one copy of a story, so a relevant copy is
+found when any of them is)."""
+
+
+def stands_for(entry: str | Collection[str]) -> frozenset[str]:
+    """The sources one ranked passage stands for."""
+    return frozenset((entry,)) if isinstance(entry, str) else frozenset(entry)
+
+
+def first_relevant_rank(sources: Ranked, relevant: Iterable[str]) -> int:
+    """1-based rank of the first passage from (or standing for) a relevant source; 0 when none is among `sources`."""
     gold = set(relevant)
-    return next((rank for rank, source in enumerate(sources, start=1) if source in gold), 0)
+    return next((rank for rank, entry in enumerate(sources, start=1) if not gold.isdisjoint(stands_for(entry))), 0)
 
 
 def reciprocal_rank(rank: int, depth: int = max(CUTOFFS)) -> float:
@@ -140,11 +151,12 @@ def reciprocal_rank(rank: int, depth: int = max(CUTOFFS)) -> float:
 
 
 def rank_metrics(
-    ranked: Sequence[Sequence[str]], relevant: Sequence[Sequence[str]], cutoffs: Sequence[int] = CUTOFFS
+    ranked: Sequence[Ranked], relevant: Sequence[Sequence[str]], cutoffs: Sequence[int] = CUTOFFS
 ) -> dict[str, float | None]:
     """Recall@k for each cutoff and MRR@max(cutoffs), averaged over items (None for no items).
 
-    `ranked[i]` is the source of each retrieved passage, best first (a source may repeat);
+    `ranked[i]` is the source of each retrieved passage (or the sources it stands for: `Ranked`), best
+    first (a source may repeat);
     Recall@k is the share of item i's relevant sources among its first k passages; MRR uses the
     first relevant passage.
     """
@@ -160,7 +172,8 @@ def rank_metrics(
         if not gold:
             raise ValueError("an item has no relevant sources; leave it out of the ranking metrics")
         for k in cutoffs:
-            sums[f"recall_at_{k}"] += len(gold.intersection(sources[:k])) / len(gold)
+            found = frozenset().union(*(stands_for(entry) for entry in sources[:k]))
+            sums[f"recall_at_{k}"] += len(gold & found) / len(gold)
         sums[f"mrr_at_{depth}"] += reciprocal_rank(first_relevant_rank(sources, gold), depth)
     return {name: total / len(ranked) for name, total in sums.items()}
 
@@ -389,7 +402,7 @@ def _run(
             rendered = render_notes(assistant.retriever.notes, "en")
             retriever_note = (rendered,) if rendered else ()
             notes = (*notes, *retriever_note, *_unknown_sources(eval_set, assistant.retriever.sources()))
-        ranked: list[tuple[str, ...]] = []
+        ranked: list[tuple[frozenset[str], ...]] = []
         relevant: list[tuple[str, ...]] = []
         answers: list[tuple[Answer, tuple[str, ...]]] = []
         seconds: list[float] = []
@@ -397,7 +410,7 @@ def _run(
             started = time.perf_counter()
             if item.relevant:
                 passages = assistant.retriever.retrieve(item.question, RANK_DEPTH).passages
-                ranked.append(tuple(p.source for p in passages))
+                ranked.append(tuple(frozenset((p.source, *(c.source for c in p.also_in))) for p in passages))
                 relevant.append(item.relevant)
             if item.answers is not None:
                 answers.append((assistant.ask(item.question), item.answers))

