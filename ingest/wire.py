@@ -87,6 +87,8 @@ def shingles(text: str, size: int = DEFAULT_PARAMS.shingle) -> set[bytes]:
 
 
 _EMPTY = np.uint32(2**32 - 1)
+_BLOCK = 65_536
+"""Shingles permuted at a time."""
 _POLY = np.uint64(0x100000001B3)  # odd; code points are < 2**21
 _MIX = (np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
 
@@ -100,7 +102,7 @@ def shingle_hashes(text: str, size: int = DEFAULT_PARAMS.shingle) -> np.ndarray:
     flat = shingle_text(text)
     if not flat:
         return np.empty(0, dtype=np.uint64)
-    points = np.frombuffer(flat.encode("utf-32-le"), dtype="<u4").astype(np.uint64)
+    points = np.frombuffer(flat.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.uint64)
     width = min(size, len(points))
     windows = len(points) - width + 1
     hashed = np.zeros(windows, dtype=np.uint64)
@@ -130,10 +132,16 @@ def signature(text: str, params: WireParams = DEFAULT_PARAMS) -> Signature:
         return Signature(np.full(params.permutations, _EMPTY, dtype=np.uint32), 0)
     a, b = _permutations(params.permutations, params.seed)
     top = (hashes >> np.uint64(32)).astype(np.uint32)[None, :]
-    permuted = np.empty((params.permutations, len(hashes)), dtype=np.uint32)
-    np.multiply(a, top, out=permuted)  # in place: temporaries of this size cost more than the arithmetic
-    np.add(permuted, b, out=permuted)
-    return Signature(permuted.min(axis=1), len(hashes))
+    values = np.full(params.permutations, _EMPTY, dtype=np.uint32)
+    block = min(len(hashes), _BLOCK)  # a book-length text stays within permutations x _BLOCK x 4 bytes
+    permuted = np.empty((params.permutations, block), dtype=np.uint32)
+    for start in range(0, len(hashes), block):
+        part = top[:, start : start + block]
+        out = permuted[:, : part.shape[1]]
+        np.multiply(a, part, out=out)  # in place: temporaries of this size cost more than the arithmetic
+        np.add(out, b, out=out)
+        np.minimum(values, out.min(axis=1), out=values)
+    return Signature(values, len(hashes))
 
 
 def jaccard(a: Signature, b: Signature) -> float:

@@ -168,3 +168,13 @@ def test_an_index_signed_by_an_older_version_is_re_signed_by_the_next_ingest(
     stored, lacking = catalog.signatures(DEFAULT_PARAMS.version)
     assert not lacking and len(stored) == 6
     assert catalog.stories(stored) == {"copy.txt": seed.name, seed.name: seed.name}  # named by the first, sorted
+
+
+def test_a_book_length_text_is_signed_in_blocks_alike(stories: list[Story], monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingest.wire as wire
+
+    text = render(stories[1].title, stories[1].paragraphs) + "\ud800"  # a lone surrogate, as a bad decoder leaves
+    whole = signature(text)
+    monkeypatch.setattr(wire, "_BLOCK", 97)  # many blocks, the last one short
+    blocked = signature(text)
+    assert blocked.size == whole.size and (blocked.values == whole.values).all()
