@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -58,9 +59,9 @@ class BadRow:
     reason: str
 
 
-def is_archive(path: Path) -> bool:
-    """True for the file types read as one article a row."""
-    return path.suffix.lower() in ARCHIVE_SUFFIXES
+def is_archive(path: str | Path) -> bool:
+    """True for the file types read as one article a row (a name or a path; strings avoid a Path per file)."""
+    return os.path.splitext(path)[1].lower() in ARCHIVE_SUFFIXES
 
 
 def parse_field_spec(spec: str) -> dict[str, str]:

@@ -88,7 +88,7 @@ def scan(
                     skipped.append(Skipped(source, reason))
                     continue
                 origin = str(Path(full).resolve()) if link else full
-                if is_archive(Path(name)):
+                if is_archive(name):
                     hashed += 1
                     try:
                         _scan_rows(source, origin, stat, fields, scanned, skipped)
@@ -227,6 +227,6 @@ def _stat(full: str, base: Path, link: bool) -> tuple[os.stat_result | None, str
         stat = os.stat(full)
     except OSError as error:
         return None, f"cannot be read ({error.strerror})"
-    if stat.st_size > MAX_FILE_BYTES and not is_archive(Path(full)):  # an export is streamed row by row
+    if stat.st_size > MAX_FILE_BYTES and not is_archive(full):  # an export is streamed row by row
         return None, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; split it into smaller files"
     return stat, ""
