@@ -139,6 +139,11 @@ def stands_for(entry: str | Collection[str]) -> frozenset[str]:
     return frozenset((entry,)) if isinstance(entry, str) else frozenset(entry)
 
 
+def stood_for(passages: Iterable[Any]) -> list[frozenset[str]]:
+    """Each retrieved passage as the sources it stands for: its own and those under its `also_in`."""
+    return [frozenset((p.source, *(c.source for c in p.also_in))) for p in passages]
+
+
 def first_relevant_rank(sources: Ranked, relevant: Iterable[str]) -> int:
     """1-based rank of the first passage from (or standing for) a relevant source; 0 when none is among `sources`."""
     gold = set(relevant)
@@ -410,7 +415,7 @@ def _run(
             started = time.perf_counter()
             if item.relevant:
                 passages = assistant.retriever.retrieve(item.question, RANK_DEPTH).passages
-                ranked.append(tuple(frozenset((p.source, *(c.source for c in p.also_in))) for p in passages))
+                ranked.append(tuple(stood_for(passages)))
                 relevant.append(item.relevant)
             if item.answers is not None:
                 answers.append((assistant.ask(item.question), item.answers))

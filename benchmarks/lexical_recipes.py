@@ -213,9 +213,7 @@ _FROM_FOUR = "light10v, inner vowels from 4 letters"
 def _light10v_from_four(token: str) -> str:
     """light10v with inner ا و ي dropped from stems of four letters too (the rejected alternative)."""
     stem = analysis.stem_arabic_light10v(token)
-    if len(stem) == 4:
-        stem = stem[0] + "".join(c for c in stem[1:-1] if c not in "اوي") + stem[-1]
-    return stem
+    return analysis.drop_inner_vowels(stem) if len(stem) == 4 else stem
 
 
 analysis.ARABIC_STEMMERS[_FROM_FOUR] = _light10v_from_four

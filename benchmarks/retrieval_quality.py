@@ -67,7 +67,7 @@ from reporting import publish
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from assistant.evaluation import Ranked, first_relevant_rank, read_squad, reciprocal_rank  # noqa: E402
+from assistant.evaluation import Ranked, first_relevant_rank, read_squad, reciprocal_rank, stood_for  # noqa: E402
 from assistant.notes import render_notes  # noqa: E402
 from assistant.retrieval import Retriever  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
@@ -245,15 +245,15 @@ class Systems:
         return [self.source_of[chunk_id] for chunk_id in order[:DEPTH]]
 
     def ours_hybrid(self, question: str) -> Ranked:
-        return _stood_for(self.cached.retrieve(question, DEPTH).passages)
+        return stood_for(self.cached.retrieve(question, DEPTH).passages)
 
     def ours_reranked(self, question: str) -> Ranked:
         """The hybrid candidates (4 x k deep) reordered by the cross-encoder, top k."""
         assert self.reranked is not None
-        return _stood_for(self.reranked.retrieve(question, DEPTH).passages)
+        return stood_for(self.reranked.retrieve(question, DEPTH).passages)
 
     def ours_hybrid_uncached(self, question: str) -> Ranked:
-        return _stood_for(self.retriever.retrieve(question, DEPTH).passages)
+        return stood_for(self.retriever.retrieve(question, DEPTH).passages)
 
     def stock_bm25(self, question: str) -> list[str]:
         return [str(d.metadata["source"]) for d in self.bm25.invoke(question)][:DEPTH]
@@ -266,11 +266,6 @@ class Systems:
             self.reranked.close()
         self.cached.close()
         self.retriever.close()
-
-
-def _stood_for(passages: Sequence[Any]) -> list[frozenset[str]]:
-    """Each passage's source with the other copies of its wire story (retrieval shows one copy per story)."""
-    return [frozenset((p.source, *(c.source for c in p.also_in))) for p in passages]
 
 
 def stock_embeddings(factory: Any, model: str) -> Any:

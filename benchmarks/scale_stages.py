@@ -220,11 +220,9 @@ def stage_build(args: dict[str, Any]) -> dict[str, Any]:
     from ingest.layout import IndexLayout
     from ingest.lexical import LexicalDocument, encode_terms
     from ingest.settings import Settings
-    from ingest.stories import refresh_stories
+    from ingest.stories import refresh_stories, sign_articles
     from ingest.sync import publish_generation
     from ingest.tantivy_lexical import write_generation
-    from ingest.wire import DEFAULT_PARAMS as WIRE
-    from ingest.wire import signature
 
     n, dim, workers = int(args["n"]), int(args["dim"]), int(args["workers"])
     index_dir, docs_dir = Path(args["index_dir"]), Path(args["docs_dir"])
@@ -293,12 +291,8 @@ def stage_build(args: dict[str, Any]) -> dict[str, Any]:
             generation = timer.add(
                 "manifest (Catalog.commit_changes)", catalog.commit_changes, [], rows, [], meta, stats, encoded
             )
-
-            def sign(sources: list[str]) -> None:  # as ingest signs each article it commits (ingest.stories)
-                made = [(source, signature(text).to_bytes()) for source, text in catalog.texts(sources)]
-                catalog.set_signatures(made, WIRE.version)
-
-            timer.add("wire-story signatures (ingest.wire.signature)", sign, [r.source for r, *_ in rows])
+            sources = [r.source for r, *_ in rows]  # signed as ingest signs the articles it commits
+            timer.add("wire-story signatures (ingest.wire.signature)", sign_articles, catalog, sources)
             begin = time.perf_counter()
             store.add(ids, vectors, None, [{"source": m["source"]} for m in metadatas])  # what ingest stores
             batches.append((stop, time.perf_counter() - begin))
@@ -522,10 +516,9 @@ def stage_ours_server(args: dict[str, Any]) -> dict[str, Any]:
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     command = [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(chroma_dir)]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
     started = time.perf_counter()
-    server = subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while True:
             try:

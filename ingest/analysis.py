@@ -93,9 +93,12 @@ def stem_arabic_light10v(token: str) -> str:
     if len(token) >= 4 and token.endswith("ا"):
         token = token[:-1]
     token = _strip_suffixes(token)
-    if len(token) >= _SPELLED_VOWELS_FROM:
-        token = token[0] + "".join(c for c in token[1:-1] if c not in _VOWEL_LETTERS) + token[-1]
-    return token
+    return drop_inner_vowels(token) if len(token) >= _SPELLED_VOWELS_FROM else token
+
+
+def drop_inner_vowels(stem: str) -> str:
+    """`stem` without the long-vowel letters ا و ي between its first and last letter."""
+    return stem[0] + "".join(c for c in stem[1:-1] if c not in _VOWEL_LETTERS) + stem[-1]
 
 
 def _strip_prefixes(token: str) -> str:

@@ -220,8 +220,8 @@ def _stat(full: str, base: Path, link: bool) -> tuple[os.stat_result | None, str
             return None, "symbolic link pointing outside the documents folder"
         if not target.is_file():
             return None, "not a regular file"
-    suffix = os.path.splitext(full)[1]
     if not is_document(full):
+        suffix = os.path.splitext(full)[1]
         return None, f"unsupported file type {suffix or '(none)'}; use {supported_types()}, or .jsonl/.csv/.tsv exports"
     try:
         stat = os.stat(full)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ingest.catalog import Catalog
@@ -33,15 +34,19 @@ class StoriesUpdate:
     seconds: float
 
 
+def sign_articles(catalog: Catalog, sources: Sequence[str], params: WireParams = DEFAULT_PARAMS) -> dict[str, bytes]:
+    """Sign these indexed articles from the cleaned texts the manifest keeps, store the signatures, return them."""
+    made = {source: signature(text, params).to_bytes() for source, text in catalog.texts(sources)}
+    catalog.set_signatures(made.items(), params.version)
+    return made
+
+
 def refresh_stories(catalog: Catalog, params: WireParams = DEFAULT_PARAMS) -> StoriesUpdate:
     """Sign the articles that lack a signature, regroup every article into stories, store the groups."""
     started = time.monotonic()
     stored, lacking = catalog.signatures(params.version)
     for start in range(0, len(lacking), BATCH):
-        batch = lacking[start : start + BATCH]
-        made = [(source, signature(text, params).to_bytes()) for source, text in catalog.texts(batch)]
-        catalog.set_signatures(made, params.version)
-        stored.update(made)
+        stored.update(sign_articles(catalog, lacking[start : start + BATCH], params))
     groups = group_stories({source: Signature.from_bytes(data) for source, data in stored.items()}, params)
     if groups != catalog.stories(stored):
         catalog.set_stories(groups)
