@@ -383,6 +383,14 @@ class Catalog:
                 found[source] = data
         return found, lacking
 
+    def lacks_signatures(self, version: str) -> bool:
+        """Whether an indexed article has no wire-story signature made by `version` (no signature is read)."""
+        query = (
+            "SELECT 1 FROM files f WHERE f.duplicate_of IS NULL AND NOT EXISTS "
+            "(SELECT 1 FROM signatures s WHERE s.source = f.source AND s.version = ?) LIMIT 1"
+        )
+        return bool(self._table_rows(query, (version,)))
+
     def texts(self, sources: Sequence[str]) -> Iterator[tuple[str, str]]:
         """(source, cleaned text) of those `sources` that are indexed."""
         for batch in _batches(list(sources)):

@@ -19,10 +19,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.archives import BadRow, is_archive
+from ingest.archives import ARCHIVE_SUFFIXES, BadRow
 from ingest.catalog import FileStat
-from ingest.documents import archive_rows, document_hash, is_document, is_sidecar, read_sidecar_bytes
-from ingest.loading import MAX_FILE_BYTES, SkipFile, supported_types
+from ingest.documents import archive_rows, document_hash, is_sidecar, read_sidecar_bytes
+from ingest.loading import MAX_FILE_BYTES, READERS, SkipFile, supported_types
 from ingest.metadata import SIDECAR_SUFFIX
 from ingest.reports import Skipped
 
@@ -78,17 +78,20 @@ def scan(
         for folder, group in itertools.groupby(entries, key=lambda entry: entry[0]):
             listed = [(name, link) for _, name, link in group]
             names = {name for name, _ in listed}
+            # most folders hold no sidecar at all: then no name needs to be looked at for one
+            sidecars = any(name.lower().endswith(SIDECAR_SUFFIX) for name in names)
             for name, link in listed:
-                if not single and is_sidecar(name, names):
+                if sidecars and not single and is_sidecar(name, names):
                     continue  # read with its document
                 full = os.path.join(folder, name)
                 source = _relative(folder, name, anchor)
-                stat, reason = _stat(full, base, link)
+                suffix = os.path.splitext(name)[1].lower()  # once per file: a scan visits every file
+                stat, reason = _stat(full, base, link, suffix)
                 if stat is None:
                     skipped.append(Skipped(source, reason))
                     continue
                 origin = str(Path(full).resolve()) if link else full
-                if is_archive(name):
+                if suffix in ARCHIVE_SUFFIXES:
                     hashed += 1
                     try:
                         _scan_rows(source, origin, stat, fields, scanned, skipped)
@@ -100,7 +103,7 @@ def scan(
                 if source in scanned and scanned[source].origin != origin:
                     skipped.append(Skipped(source, f"another file named {source} is already being indexed"))
                     continue
-                sidecar = _has_sidecar(name, names)
+                sidecar = sidecars and _has_sidecar(name, names)
                 recorded = known.get(source)
                 if recorded is not None and not sidecar and _trusted(recorded, stat):
                     scanned[source] = Scanned(source, origin, recorded.hash, recorded)
@@ -209,8 +212,9 @@ def _trusted(recorded: FileStat, stat: os.stat_result) -> bool:
     return same and max(recorded.mtime_ns, recorded.ctime_ns) < recorded.hashed_at_ns - RACY_NS
 
 
-def _stat(full: str, base: Path, link: bool) -> tuple[os.stat_result | None, str]:
-    """The file's stat, or None and why it is skipped (a file at a time: strings, not Path objects)."""
+def _stat(full: str, base: Path, link: bool, suffix: str) -> tuple[os.stat_result | None, str]:
+    """The file's stat, or None and why it is skipped; `suffix` is the name's, lower-cased (a file at a time:
+    strings, not Path objects)."""
     if link:
         try:
             target = Path(full).resolve(strict=True)
@@ -220,13 +224,13 @@ def _stat(full: str, base: Path, link: bool) -> tuple[os.stat_result | None, str
             return None, "symbolic link pointing outside the documents folder"
         if not target.is_file():
             return None, "not a regular file"
-    if not is_document(full):
-        suffix = os.path.splitext(full)[1]
-        return None, f"unsupported file type {suffix or '(none)'}; use {supported_types()}, or .jsonl/.csv/.tsv exports"
+    if suffix not in READERS and suffix not in ARCHIVE_SUFFIXES:
+        shown = os.path.splitext(full)[1]
+        return None, f"unsupported file type {shown or '(none)'}; use {supported_types()}, or .jsonl/.csv/.tsv exports"
     try:
         stat = os.stat(full)
     except OSError as error:
         return None, f"cannot be read ({error.strerror})"
-    if stat.st_size > MAX_FILE_BYTES and not is_archive(full):  # an export is streamed row by row
+    if stat.st_size > MAX_FILE_BYTES and suffix not in ARCHIVE_SUFFIXES:  # an export is streamed row by row
         return None, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; split it into smaller files"
     return stat, ""

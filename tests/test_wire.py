@@ -163,10 +163,12 @@ def test_an_index_signed_by_an_older_version_is_re_signed_by_the_next_ingest(
     with sqlite3.connect(manifest) as db:
         db.execute("UPDATE signatures SET version = 'minhash/7/128/1', data = zeroblob(516)")
         db.execute("DELETE FROM stories")
+    assert Catalog(manifest, readonly=True).lacks_signatures(DEFAULT_PARAMS.version)
     sync(settings)  # nothing changed on disk
     catalog = Catalog(manifest, readonly=True)
     stored, lacking = catalog.signatures(DEFAULT_PARAMS.version)
     assert not lacking and len(stored) == 6
+    assert not catalog.lacks_signatures(DEFAULT_PARAMS.version)
     assert catalog.stories(stored) == {"copy.txt": seed.name, seed.name: seed.name}  # named by the first, sorted
 
 
