@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 _READ = 1 << 20
@@ -51,15 +51,22 @@ def hash_file(path: Path) -> str:
 
 
 def sum_files(
-    directory: Path, names: Iterable[str], previous: Mapping[str, FileSum] | None = None
+    directory: Path, names: Iterable[str], previous: Mapping[str, FileSum] | None = None, *, linked: bool = False
 ) -> dict[str, FileSum]:
-    """Record `names` under `directory`, reusing a previous record whose stat fields still match."""
+    """Record `names` under `directory`, reusing a previous record whose stat fields still match.
+
+    With `linked`, `previous` records files that the caller hard-linked into `directory` after checking them:
+    their change time moved with the link, so a record whose size, modification time and inode match is reused.
+    """
     sums: dict[str, FileSum] = {}
     for name in sorted(names):
         stat = (directory / name).stat()
         known = (previous or {}).get(name)
         if known is not None and _same_stat(known, stat):
             sums[name] = known
+            continue
+        if known is not None and linked and _same_but_links(known, stat):
+            sums[name] = replace(known, ctime_ns=stat.st_ctime_ns)
             continue
         sums[name] = FileSum(stat.st_size, hash_file(directory / name), stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
     return sums
@@ -94,6 +101,24 @@ def restamp(directory: Path, sums: Mapping[str, FileSum]) -> dict[str, FileSum]:
     for name, recorded in sums.items():
         stat = (directory / name).stat()
         stamped[name] = FileSum(recorded.size, recorded.sha256, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+    return stamped
+
+
+def unlinked(directory: Path, sums: Mapping[str, FileSum]) -> dict[str, FileSum]:
+    """`sums` with the change time of each file that lost its other hard links since it was recorded.
+
+    Adding or removing a hard link changes a file's change time and not a byte of it. Only a file with
+    one link left whose size, modification time and inode still match its record is restamped; any other
+    record is kept as it was (and the next check hashes that file).
+    """
+    stamped = dict(sums)
+    for name, recorded in sums.items():
+        try:
+            stat = (directory / name).stat()
+        except OSError:
+            continue
+        if stat.st_nlink == 1 and stat.st_ctime_ns != recorded.ctime_ns and _same_but_links(recorded, stat):
+            stamped[name] = replace(recorded, ctime_ns=stat.st_ctime_ns)
     return stamped
 
 
@@ -134,3 +159,8 @@ def _same_stat(recorded: FileSum, stat: os.stat_result) -> bool:
         and recorded.ctime_ns == stat.st_ctime_ns
         and recorded.inode == stat.st_ino
     )
+
+
+def _same_but_links(recorded: FileSum, stat: os.stat_result) -> bool:
+    """The same file with the same bytes as far as its stat tells, its change time aside (a link changes it)."""
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ino) == (recorded.size, recorded.mtime_ns, recorded.inode)

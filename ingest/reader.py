@@ -101,6 +101,10 @@ def open_catalog(layout: IndexLayout) -> Catalog:
     return catalog
 
 
+OPEN_ATTEMPTS = 3
+"""How often a reader opens the live generation while ingests keep publishing newer ones under it."""
+
+
 class Snapshot:
     """Manifest, lexical index and vectors of one generation, opened together."""
 
@@ -352,7 +356,17 @@ class IndexReader:
         logger.info("moved to generation %d", fresh.generation)
 
     def _open_snapshot(self) -> Snapshot:
-        stat = _stat(self.layout)
+        """The live generation; opened again when an ingest rewrote state.json meanwhile and this one found a
+        problem (the generation it read was being removed, or its checksums settled: `settle_links`)."""
+        for _ in range(OPEN_ATTEMPTS - 1):
+            stat = _stat(self.layout)
+            snapshot = self._open_once(stat)
+            if not snapshot.problems or _stat(self.layout) == stat:
+                return snapshot
+            snapshot._close()
+        return self._open_once(_stat(self.layout))
+
+    def _open_once(self, stat: tuple[int, int, int] | None) -> Snapshot:
         catalog = open_catalog(self.layout)
         state: IndexState | None
         try:

@@ -79,6 +79,7 @@ from ingest.tantivy_lexical import (
     find_generations,
     read_record,
     remove_generations,
+    settle_links,
     write_generation,
 )
 from ingest.wire import DEFAULT_PARAMS as DEFAULT_WIRE
@@ -149,6 +150,11 @@ def publish_generation(settings: Settings, generation: int, record: GenerationRe
     )
     write_state(layout, state)
     remove_generations(layout.lexical, keep={record.name})
+    settled = settle_links(layout.lexical, record)
+    if settled is not record:
+        checksum = hash_bytes((layout.lexical / record.name / CHECKSUMS).read_bytes())
+        state = replace(state, lexical_checksum=checksum)
+        write_state(layout, state)
     layout.pending.unlink(missing_ok=True)
     return state
 
@@ -216,7 +222,8 @@ class _Sync:
         try:
             self.catalog = Catalog(self.layout.manifest)
             self.meta = self.catalog.meta()
-            chunks = self.catalog.counts()[1]
+            self._counts = self.catalog.counts()  # (documents, chunks) as this run found them
+            chunks = self._counts[1]
         except sqlite3.DatabaseError as error:
             raise manifest_damaged(self.layout.manifest, error) from error
         self._terms_current = self.meta.get("terms_version") == ANALYZER_VERSION or chunks == 0
@@ -293,7 +300,7 @@ class _Sync:
             if known and self.meta.get("dense") == "1" and not self._vectors_current:
                 self._complete_vectors()
             self._finish_unchanged(found, health)
-            return self._report(plan, found.skipped)
+            return self._report(plan, found.skipped, counts=self._counts)
 
         if plan.to_index:
             self.embedder()  # load the model before touching the index, to keep the unsafe window short
@@ -343,7 +350,7 @@ class _Sync:
     def _check(self) -> _Health:
         """Quick checks of every part; a damaged manifest raises ManifestDamagedError."""
         state, problems = check_state(self.layout)
-        documents, chunks = self.catalog.counts()
+        documents, chunks = self._counts
         fresh = not documents and not chunks and state is None
         if not fresh and (state is None or manifest_stat(self.layout) != state.manifest_stat):
             # changed since the last ingest left it (or never recorded): read all of it once
@@ -442,11 +449,13 @@ class _Sync:
         stats = self._stats(found, set())
         if stats:
             self.catalog.record_stats(stats)
-        if self.catalog.signatures(DEFAULT_WIRE.version)[1]:
+        if self.catalog.lacks_signatures(DEFAULT_WIRE.version):
             refresh_stories(self.catalog)  # an index from before wire stories were kept
         record = health.lexical
         if record is None:
             record = self._rebuild_lexical(self.catalog.generation(), leaving=set(), added=())
+        else:  # files whose links changed were hashed by the check just made: record their stat as it is now
+            record = settle_links(self.layout.lexical, record)
         if record is not health.lexical or stats or health.state is None or self._stale(health.state):
             self._publish(self.catalog.generation(), record, health.state)
 
@@ -752,8 +761,10 @@ class _Sync:
             "chunk_overlap_sentences": self.settings.chunk_overlap_sentences,
         }
 
-    def _report(self, plan: Plan, skipped: tuple[Skipped, ...], *, kept: int = 0) -> SyncReport:
-        documents, chunks = self.catalog.counts()
+    def _report(
+        self, plan: Plan, skipped: tuple[Skipped, ...], *, kept: int = 0, counts: tuple[int, int] | None = None
+    ) -> SyncReport:
+        documents, chunks = counts or self.catalog.counts()
         meta = self.catalog.meta()
         return SyncReport(
             added=tuple(plan.added),

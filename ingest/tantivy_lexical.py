@@ -20,12 +20,12 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ingest.analysis import ANALYZER_VERSION, DEFAULT_ANALYZER, AnalyzerConfig
-from ingest.checksums import FileSum, check_files, sum_files
+from ingest.checksums import FileSum, check_files, sum_files, unlinked
 from ingest.files import hash_bytes, write_atomic
 from ingest.lexical import (
     DEFAULT_PARAMS,
@@ -120,7 +120,8 @@ def write_generation(
 ) -> GenerationRecord:
     """Write generation `generation`: `base` plus `change`, or (no base) a new index of `documents`.
 
-    Returns its record; nothing is live until the caller records it in the index state.
+    Returns its record; nothing is live until the caller records it in the index state. The files of `base`,
+    which the caller has checked, are hard-linked and keep their checksums without being read again.
     """
     root.mkdir(parents=True, exist_ok=True)
     name = f"{PREFIX}{generation:08d}-{secrets.token_hex(4)}"
@@ -152,13 +153,31 @@ def write_generation(
         names = [p.name for p in directory.iterdir() if p.is_file()]
         previous = base.files if base is not None else None
         _fsync(directory, names, previous)
-        record = GenerationRecord(name, generation, count, sum_files(directory, names, previous))
+        record = GenerationRecord(name, generation, count, sum_files(directory, names, previous, linked=True))
         write_atomic(directory / CHECKSUMS, record.to_json())
         _fsync_dir(directory)
         return record
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
+
+
+def settle_links(root: Path, record: GenerationRecord) -> GenerationRecord:
+    """`record` rewritten with the change times its files have once the generation before it is removed.
+
+    A generation hard-links the unchanged segments of the one it was written from (see `write_generation`),
+    and removing that one changes those files' change times though not a byte of them; left as written, the
+    record would have every later check hash them again (hundreds of megabytes at a million chunks).
+    Returns `record` itself when nothing changed.
+    """
+    directory = root / record.name
+    files = unlinked(directory, record.files)
+    if files == record.files:
+        return record
+    settled = replace(record, files=files)
+    write_atomic(directory / CHECKSUMS, settled.to_json())
+    _fsync_dir(directory)
+    return settled
 
 
 def remove_generations(root: Path, keep: Iterable[str]) -> None:

@@ -99,3 +99,36 @@ def test_a_scan_trusts_untouched_files_and_reads_edited_ones_even_with_their_tim
     hashed, after = scanned()
     assert hashed == 1 and after[path.name] != hashes[path.name]
     assert sync(settings).updated == (path.name,)
+
+
+def test_after_a_changing_ingest_no_check_reads_the_lexical_files_again(
+    make_settings: SettingsFactory, docs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new generation links the old one's segments; the record it leaves matches them once the old one is gone."""
+    import ingest.checksums
+    from ingest.checksums import changed_files
+    from ingest.tantivy_lexical import read_record
+
+    settings = make_settings()
+    sync(settings)
+    (docs / "added.txt").write_text("ضرب زلزال مدمر جزيرة هوكايدو في اليابان صباح اليوم.", encoding="utf-8")
+    assert sync(settings).added == ("added.txt",)
+    layout = IndexLayout(settings.index_dir)
+    state = read_state(layout)
+    assert state is not None
+    record = read_record(layout.lexical, state.lexical, state.lexical_checksum)  # state.json names this record
+    assert changed_files(layout.lexical / state.lexical, record.files) == []
+    assert all(p.stat().st_nlink == 1 for p in (layout.lexical / state.lexical).iterdir())  # the old one is gone
+
+    settle(docs)
+    hashed: list[str] = []
+    real = ingest.checksums.hash_file
+
+    def hash_file(path: Path) -> str:
+        hashed.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(ingest.checksums, "hash_file", hash_file)
+    report = sync(settings)
+    assert not (report.added or report.updated or report.removed) and hashed == []
+    assert index_status(settings, deep=True).healthy

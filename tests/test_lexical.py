@@ -10,12 +10,20 @@ from pathlib import Path
 
 import pytest
 
+from ingest.checksums import changed_files
 from ingest.chunking import ChunkerSettings, chunk_article
 from ingest.cleaning import clean_text
 from ingest.embedding import approximate_token_count
 from ingest.lexical import FIELDS, LexicalChange, LexicalDocument, analyze_fields, decode_terms, encode_terms
 from ingest.records import Article, Chunk
-from ingest.tantivy_lexical import TantivyLexicalIndex, check_generation, read_record, write_generation
+from ingest.tantivy_lexical import (
+    TantivyLexicalIndex,
+    check_generation,
+    read_record,
+    remove_generations,
+    settle_links,
+    write_generation,
+)
 from tests.conftest import SEEDS
 
 QUESTIONS = [
@@ -100,6 +108,52 @@ def test_a_change_is_applied_in_a_new_generation_and_the_old_one_stays_intact(
     assert check_generation(tmp_path, first, deep=True) == []  # its files were linked, never rewritten
     segments = {name for name in set(first.files) & set(second.files) if not name.endswith(".json")}
     assert segments and all(first.files[name].inode == second.files[name].inode for name in segments)
+
+
+def test_removing_the_earlier_generation_settles_the_later_ones_record(
+    tmp_path: Path, seed_chunks: list[Chunk], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.checksums
+
+    first = write_generation(tmp_path, 1, documents=documents(seed_chunks[:-3]))
+    second = write_generation(tmp_path, 2, base=first, change=LexicalChange(tuple(documents(seed_chunks[-3:])), ()))
+    remove_generations(tmp_path, keep={second.name})
+    linked = [
+        name for name in set(first.files) & set(second.files) if first.files[name].inode == second.files[name].inode
+    ]
+    assert linked and set(changed_files(tmp_path / second.name, second.files)) >= set(linked)  # unlinking changed them
+
+    settled = settle_links(tmp_path, second)
+    assert changed_files(tmp_path / second.name, settled.files) == []
+    assert {n: s.sha256 for n, s in settled.files.items()} == {n: s.sha256 for n, s in second.files.items()}
+    assert read_record(tmp_path, second.name) == settled  # written to its checksums.json
+    hashed: list[str] = []
+    real = ingest.checksums.hash_file
+
+    def hash_file(path: Path) -> str:
+        hashed.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(ingest.checksums, "hash_file", hash_file)
+    assert check_generation(tmp_path, settled) == [] and hashed == []  # a quick check hashes nothing now
+    assert settle_links(tmp_path, settled) is settled
+
+
+def test_a_settled_file_rewritten_in_place_is_found(tmp_path: Path, seed_chunks: list[Chunk]) -> None:
+    first = write_generation(tmp_path, 1, documents=documents(seed_chunks[:-3]))
+    second = write_generation(tmp_path, 2, base=first, change=LexicalChange(tuple(documents(seed_chunks[-3:])), ()))
+    remove_generations(tmp_path, keep={second.name})
+    settled = settle_links(tmp_path, second)
+    victim = max((n for n in settled.files if n.endswith(".idx")), key=lambda n: settled.files[n].size)
+    path = tmp_path / second.name / victim
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    stat = path.stat()
+    with open(path, "r+b") as handle:  # same size, same inode, its modification time set back: the change time moves
+        handle.write(data)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    problems = check_generation(tmp_path, settled)
+    assert len(problems) == 1 and victim in problems[0] and "checksum" in problems[0]
 
 
 def test_source_filter_is_given_by_name(tmp_path: Path, seed_chunks: list[Chunk]) -> None:

@@ -116,3 +116,36 @@ def test_a_lexical_file_damaged_under_an_open_reader_is_noted_in_that_answer(
         assert found.dense
     finally:
         assistant.close()
+
+
+def test_a_reader_that_read_state_json_as_an_ingest_published_opens_the_new_generation(
+    make_settings: Callable[..., Any], docs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.reader
+    from ingest.layout import IndexLayout, read_state, write_state
+
+    settings = make_settings()
+    sync(settings)
+    layout = IndexLayout(settings.index_dir)
+    before = read_state(layout)
+    (docs / "added.txt").write_text("ضرب زلزال مدمر جزيرة هوكايدو في اليابان صباح اليوم.", encoding="utf-8")
+    sync(settings)
+    after = read_state(layout)
+    assert before is not None and after is not None and before.lexical != after.lexical
+    reads: list[str] = []
+
+    def racing(at: IndexLayout) -> Any:
+        reads.append("state.json")
+        if len(reads) == 1:  # read just before the ingest published (and removed the generation named here)
+            write_state(at, after)
+            return before
+        return read_state(at)
+
+    monkeypatch.setattr(ingest.reader, "read_state", racing)
+    reader = ingest.reader.IndexReader(settings)
+    try:
+        with reader.snapshot() as snapshot:
+            assert snapshot.problems == [] and snapshot.state == after and len(reads) == 2
+            assert [h.chunk_id for h in snapshot.lexical_search("زلزال في اليابان", 1)]
+    finally:
+        reader.close()
