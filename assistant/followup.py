@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from assistant.llm import LLMUnavailableError, invoke_text
@@ -107,6 +107,8 @@ class Standalone:
     question: str
     context: str = ""
     """The previous standalone question when this one is a follow-up (empty when it stands alone)."""
+    previous: Standalone | None = field(default=None, compare=False)
+    """That previous standalone question itself (its retrieval names the article under discussion)."""
 
     @property
     def text(self) -> str:
@@ -119,7 +121,7 @@ def join(previous: Standalone, question: str) -> Standalone:
     earlier = previous.text
     room = max(MAX_STANDALONE_CHARS - len(question) - 1, 0)
     context = earlier if len(earlier) <= room else earlier[len(earlier) - room :].split(" ", 1)[-1]
-    return Standalone(question, context)
+    return Standalone(question, context, previous)
 
 
 def rule_standalone(

@@ -8,7 +8,7 @@ the retriever is open is used from the next question on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +58,9 @@ __all__ = [
 
 CONTEXT_WEIGHT = 0.5
 """Weight of the earlier question's vector and latent terms in a follow-up's query (docs/answers.md)."""
+TOPIC_MARGIN = 0.9
+"""A follow-up's passages from the article the earlier question found come first when they score at least
+this share of the best passage (docs/answers.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,13 +201,15 @@ class Retriever:
         sources: Sequence[str] | None = None,
         *,
         context: str = "",
+        topic: str | None = None,
         scope: ArticleFilter | None = None,
     ) -> Retrieval:
         """The `k` best passages for `question`, optionally only from `sources` and within `scope`.
 
         `context` is an earlier question that this one follows up: its words join the lexical query and
         its vector joins the question's (at CONTEXT_WEIGHT), so the topic carries while the question's own
-        words and meaning decide which passage answers it.
+        words and meaning decide which passage answers it. `topic` is the article that earlier question
+        found: its passages come first when they score close to the best (TOPIC_MARGIN).
 
         `scope` (dates, outlets) is applied inside both retrievers: Chroma's `where`, and the lexical
         engine's source filter (the articles the manifest finds within the scope), so each fills its
@@ -252,6 +257,8 @@ class Retriever:
             chunks = snapshot.chunks([cid for cid, _ in fused])
             fused = [(cid, score) for cid, score in fused if cid in chunks]  # not yet committed: not an answer
             metas = snapshot.article_meta({c.source for c in chunks.values()})
+            if topic is not None:
+                fused = carry_topic(fused, {cid: chunks[cid].source for cid, _ in fused}, topic, TOPIC_MARGIN)
             if latest:
                 fused = prefer_recent(fused, {cid: date_key(_meta(metas, chunks[cid].source).date) for cid, _ in fused})
             story_of = snapshot.stories({c.source for c in chunks.values()})
@@ -416,3 +423,19 @@ def _passage(
         also_in,
         evidence.terms if evidence is not None else None,
     )
+
+
+def carry_topic(
+    fused: Sequence[tuple[str, float]], source_of: Mapping[str, str], topic: str, margin: float
+) -> list[tuple[str, float]]:
+    """`fused` (best first) with the passages of article `topic` that reach `margin` of the best score moved
+    ahead of the others, each group in its own order (a follow-up stays with the article under discussion
+    unless another one answers it clearly better)."""
+    if not fused:
+        return []
+    floor = margin * fused[0][1]
+    carried = [(cid, score) for cid, score in fused if source_of.get(cid) == topic and score >= floor]
+    if not carried:
+        return list(fused)
+    taken = {cid for cid, _ in carried}
+    return carried + [(cid, score) for cid, score in fused if cid not in taken]

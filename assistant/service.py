@@ -126,8 +126,14 @@ class Assistant:
 
         def retrieve(asked: Standalone) -> Retrieval:
             if asked not in retrievals:
+                earlier = retrieve(asked.previous).passages if asked.previous is not None else ()
                 retrievals[asked] = self.retriever.retrieve(
-                    asked.question, k, sources, context=asked.context, scope=scope
+                    asked.question,
+                    k,
+                    sources,
+                    context=asked.context,
+                    topic=earlier[0].source if earlier else None,
+                    scope=scope,
                 )
             return retrievals[asked]
 

@@ -146,6 +146,20 @@ def test_a_follow_up_carries_the_earlier_question_along_a_chain(assistant: Assis
     assert answer.language == "ar" and "منبج" in answer.question and cited(answer, (MANBIJ,))
 
 
+def test_a_follow_up_stays_with_the_article_under_discussion(assistant: Assistant) -> None:
+    # Alone, "من تبنى العملية؟" ranks the video article first (it "claimed dozens of operations"); after a
+    # question about Manbij, the Manbij article's passage scores within TOPIC_MARGIN of it and answers.
+    answer = conversation(assistant, ["What happened in Manbij?", "من تبنى العملية؟"])
+    assert answer.language == "ar" and cited(answer, (MANBIJ,)) and "وتبنى تنظيم داعش العملية" in answer.text
+
+
+def test_a_follow_up_answered_clearly_better_elsewhere_leaves_the_earlier_article(assistant: Assistant) -> None:
+    # The first question finds the other Baghouz article first; only 002 reports the Trump visit.
+    turns = ["What did the ISIS spokesman say about Baghouz?", "How long was the recording?"]
+    answer = conversation(assistant, [*turns, "What did he say about Trump's visit?"])
+    assert answer.language == "en" and cited(answer, (BAGHOUZ[0],))
+
+
 def test_the_follow_up_setting_off_answers_each_question_alone(assistant: Assistant) -> None:
     alone = Assistant(replace(assistant.settings, follow_ups="off"), assistant.retriever)
     answer = alone.ask("ومن تبنى العملية؟", history=[("ماذا حدث في منبج؟", "...")])

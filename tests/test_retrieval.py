@@ -9,7 +9,7 @@ import pytest
 
 from assistant.fusion import dense_evidence, fuse_rrf, fuse_scores
 from assistant.notes import NoteKind
-from assistant.retrieval import IndexMissingError, Retriever
+from assistant.retrieval import IndexMissingError, Retriever, carry_topic
 from assistant.settings import AssistantSettings
 from ingest.embedding import ModelMismatchError
 from ingest.sync import sync
@@ -59,6 +59,15 @@ def test_dense_evidence_mixes_chunk_and_best_sentence() -> None:
     evidence = dense_evidence(axis[1], {"p": passage}, sentence_weight=0.5)["p"]
     assert evidence.chunk == 0.0 and evidence.sentences == (1.0, 0.0) and evidence.score == 0.5
     assert evidence.language == "ar"
+
+
+def test_a_follow_ups_topic_comes_first_only_when_it_scores_close_to_the_best() -> None:
+    fused = [("a1", 1.0), ("b1", 0.95), ("a2", 0.92), ("b2", 0.5)]
+    source_of = {"a1": "a.txt", "a2": "a.txt", "b1": "b.txt", "b2": "b.txt"}
+    assert carry_topic(fused, source_of, "b.txt", 0.9) == [("b1", 0.95), ("a1", 1.0), ("a2", 0.92), ("b2", 0.5)]
+    assert carry_topic(fused, source_of, "b.txt", 0.99) == fused  # not close enough: the best stays first
+    assert carry_topic(fused, source_of, "a.txt", 0.9) == [("a1", 1.0), ("a2", 0.92), ("b1", 0.95), ("b2", 0.5)]
+    assert carry_topic(fused, source_of, "c.txt", 0.0) == fused and carry_topic([], source_of, "a.txt", 0.9) == []
 
 
 def test_passages_keep_scores_offsets_and_finders(seed_index: AssistantSettings) -> None:
