@@ -14,7 +14,7 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Literal
 
-ANALYZER_VERSION = "ar-light10v+en-snowball+c3/3"
+ANALYZER_VERSION = "ar-light10v+en-snowball+c3/4"
 """Recorded in the index; bump when any rule below changes so old indexes are rebuilt."""
 
 Language = Literal["ar", "en"]

@@ -72,6 +72,13 @@ def test_stopwords_are_removed_but_names_that_look_like_them_stay() -> None:
     assert analyze("محمد علي") == ["محمد", "عل"]
 
 
+def test_function_words_after_the_conjunction_are_stopwords_too() -> None:
+    # the stemmer strips و only from words of four letters or more: these three-letter forms were terms
+    assert analyze("وكم كانت مدة التسجيل؟") == analyze("كم كانت مدة التسجيل؟") == ["مد", "تسجل"]
+    assert analyze("ومتى وأين وكيف وهل ولماذا وماذا") == []
+    assert analyze("ولي العهد") == ["ول", "عهد"]  # a word that only looks like one stays a term
+
+
 def test_english_words_are_lowercased_and_stemmed() -> None:
     assert analyze("The Battles of Mosul were fought") == ["battl", "mosul", "fought"]
 

@@ -160,6 +160,12 @@ def test_a_follow_up_answered_clearly_better_elsewhere_leaves_the_earlier_articl
     assert answer.language == "en" and cited(answer, (BAGHOUZ[0],))
 
 
+def test_an_arabic_follow_up_starting_with_the_conjunction_is_answered(assistant: Assistant) -> None:
+    # "وكم" once counted as a word of the question that no sentence holds, and the answer abstained
+    answer = conversation(assistant, ["What did the ISIS spokesman say about Baghouz?", "وكم كانت مدة التسجيل؟"])
+    assert answer.language == "ar" and cited(answer, (BAGHOUZ[0],)) and "44 دقيقة" in answer.text
+
+
 def test_the_follow_up_setting_off_answers_each_question_alone(assistant: Assistant) -> None:
     alone = Assistant(replace(assistant.settings, follow_ups="off"), assistant.retriever)
     answer = alone.ask("ومن تبنى العملية؟", history=[("ماذا حدث في منبج؟", "...")])
