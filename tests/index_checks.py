@@ -152,3 +152,18 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def files_hashed(monkeypatch: Any) -> list[str]:
+    """From now on, the name of every file whose checksum is computed (ingest.checksums.hash_file), in order."""
+    import ingest.checksums
+
+    hashed: list[str] = []
+    real = ingest.checksums.hash_file
+
+    def hash_file(path: Path) -> str:
+        hashed.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(ingest.checksums, "hash_file", hash_file)
+    return hashed

@@ -18,6 +18,7 @@ from ingest.scanning import RACY_NS, scan
 from ingest.settings import Settings
 from ingest.status import index_status
 from ingest.sync import sync
+from tests.index_checks import files_hashed
 
 SettingsFactory = Callable[..., Settings]
 
@@ -105,7 +106,6 @@ def test_after_a_changing_ingest_no_check_reads_the_lexical_files_again(
     make_settings: SettingsFactory, docs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The new generation links the old one's segments; the record it leaves matches them once the old one is gone."""
-    import ingest.checksums
     from ingest.checksums import changed_files
     from ingest.tantivy_lexical import read_record
 
@@ -121,14 +121,7 @@ def test_after_a_changing_ingest_no_check_reads_the_lexical_files_again(
     assert all(p.stat().st_nlink == 1 for p in (layout.lexical / state.lexical).iterdir())  # the old one is gone
 
     settle(docs)
-    hashed: list[str] = []
-    real = ingest.checksums.hash_file
-
-    def hash_file(path: Path) -> str:
-        hashed.append(path.name)
-        return real(path)
-
-    monkeypatch.setattr(ingest.checksums, "hash_file", hash_file)
+    hashed = files_hashed(monkeypatch)
     report = sync(settings)
     assert not (report.added or report.updated or report.removed) and hashed == []
     assert index_status(settings, deep=True).healthy

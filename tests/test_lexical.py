@@ -25,6 +25,7 @@ from ingest.tantivy_lexical import (
     write_generation,
 )
 from tests.conftest import SEEDS
+from tests.index_checks import files_hashed
 
 QUESTIONS = [
     "ما مدة الرسالة الصوتية الجديدة للبغدادي؟",
@@ -113,7 +114,6 @@ def test_a_change_is_applied_in_a_new_generation_and_the_old_one_stays_intact(
 def test_removing_the_earlier_generation_settles_the_later_ones_record(
     tmp_path: Path, seed_chunks: list[Chunk], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ingest.checksums
 
     first = write_generation(tmp_path, 1, documents=documents(seed_chunks[:-3]))
     second = write_generation(tmp_path, 2, base=first, change=LexicalChange(tuple(documents(seed_chunks[-3:])), ()))
@@ -127,14 +127,7 @@ def test_removing_the_earlier_generation_settles_the_later_ones_record(
     assert changed_files(tmp_path / second.name, settled.files) == []
     assert {n: s.sha256 for n, s in settled.files.items()} == {n: s.sha256 for n, s in second.files.items()}
     assert read_record(tmp_path, second.name) == settled  # written to its checksums.json
-    hashed: list[str] = []
-    real = ingest.checksums.hash_file
-
-    def hash_file(path: Path) -> str:
-        hashed.append(path.name)
-        return real(path)
-
-    monkeypatch.setattr(ingest.checksums, "hash_file", hash_file)
+    hashed = files_hashed(monkeypatch)
     assert check_generation(tmp_path, settled) == [] and hashed == []  # a quick check hashes nothing now
     assert settle_links(tmp_path, settled) is settled
 
