@@ -14,6 +14,7 @@ until it moves to g, and a crash leaves g-1 intact.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -168,15 +169,21 @@ def settle_links(root: Path, record: GenerationRecord) -> GenerationRecord:
     A generation hard-links the unchanged segments of the one it was written from (see `write_generation`),
     and removing that one changes those files' change times though not a byte of them; left as written, the
     record would have every later check hash them again (hundreds of megabytes at a million chunks).
-    Returns `record` itself when nothing changed.
+    Returns `record` itself when nothing changed, or when the record cannot be rewritten (then it stays true,
+    only slower to check).
     """
     directory = root / record.name
     files = unlinked(directory, record.files)
     if files == record.files:
         return record
     settled = replace(record, files=files)
-    write_atomic(directory / CHECKSUMS, settled.to_json())
-    _fsync_dir(directory)
+    try:
+        write_atomic(directory / CHECKSUMS, settled.to_json())
+    except OSError as error:
+        logger.warning("could not record the settled checksums of %s: %s", record.name, error)
+        return record
+    with contextlib.suppress(OSError):  # replaced already; a crash before this lands is repaired by ingest
+        _fsync_dir(directory)
     return settled
 
 

@@ -132,6 +132,23 @@ def test_removing_the_earlier_generation_settles_the_later_ones_record(
     assert settle_links(tmp_path, settled) is settled
 
 
+def test_a_record_that_cannot_be_rewritten_stays_as_it_was(
+    tmp_path: Path, seed_chunks: list[Chunk], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.tantivy_lexical
+
+    first = write_generation(tmp_path, 1, documents=documents(seed_chunks[:-3]))
+    second = write_generation(tmp_path, 2, base=first, change=LexicalChange(tuple(documents(seed_chunks[-3:])), ()))
+    remove_generations(tmp_path, keep={second.name})
+
+    def full_disk(path: Path, data: str | bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ingest.tantivy_lexical, "write_atomic", full_disk)
+    assert settle_links(tmp_path, second) is second
+    assert read_record(tmp_path, second.name) == second and check_generation(tmp_path, second) == []  # still true
+
+
 def test_a_settled_file_rewritten_in_place_is_found(tmp_path: Path, seed_chunks: list[Chunk]) -> None:
     first = write_generation(tmp_path, 1, documents=documents(seed_chunks[:-3]))
     second = write_generation(tmp_path, 2, base=first, change=LexicalChange(tuple(documents(seed_chunks[-3:])), ()))
