@@ -280,7 +280,7 @@ def test_upload_while_another_ingest_holds_the_index_is_queued_then_indexed(
         report = upload(page, path, until="Queued")
         assert "another ingest" in report and "storm-queued.txt: saved" in report
         assert "--wait" not in report and str(served.settings.index.index_dir) not in report
-        page.wait_for_function("() => document.querySelector('#status').innerText.includes('queued')")
+        page.wait_for_function("() => (document.querySelector('#status')?.innerText ?? '').includes('queued')")
         page.wait_for_timeout(1500)
         assert "Indexed:" not in page.locator("#ingest-report").inner_text()  # still waiting for the lock
     report = report_showing(page, "Indexed:", timeout=60_000)
@@ -320,7 +320,7 @@ def test_every_session_reads_the_current_status_and_document_list(
     late = pages(fresh.url)  # a new session after the upload
     for page in (late, early):  # the new one at load, the open one within a refresh
         page.wait_for_function(
-            "() => /documents\\s+6/.test(document.querySelector('#status').innerText)", timeout=15_000
+            "() => /documents\\s+6/.test(document.querySelector('#status')?.innerText ?? '')", timeout=15_000
         )
     for page in (late, early):
         page.get_by_text("Settings / الإعدادات").click()
