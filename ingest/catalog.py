@@ -126,6 +126,12 @@ class Catalog:
             for column, kind in _STAT_COLUMNS.items():  # a manifest written before scans reused hashes
                 if column not in columns:
                     self._db.execute(f"ALTER TABLE files ADD COLUMN {column} {kind}")
+            # every column a scan reads (file_table), so that SQLite reads this index and not the rows,
+            # which hold each article's text: gigabytes at a million chunks
+            self._db.execute(
+                "CREATE INDEX IF NOT EXISTS files_table ON files(source, origin, hash, size, duplicate_of, title, "
+                "chunker, mtime_ns, ctime_ns, inode, hashed_at_ns)"
+            )
         self._db.execute("PRAGMA foreign_keys=ON")
 
     def close(self) -> None:

@@ -566,11 +566,13 @@ class _Sync:
         embedder = self.embedder() if new else self._embedder
         reuse: dict[str, np.ndarray] = {}
         rows: dict[str, bytes] = {}
-        if embedder is not None and gone and new:
-            vectors = store.embeddings(gone)
-            reuse = {c.text: vectors[c.id] for c in old if c.id in vectors}
-            stored_rows = self.catalog.vectors(list(gone)) if self._vectors_current else {}
-            rows = {c.text: stored_rows[c.id] for c in old if c.id in stored_rows}
+        texts = {c.text for c in new}
+        same = [c for c in old if c.text in texts]  # only these can lend their vectors
+        if embedder is not None and same:
+            vectors = store.embeddings([c.id for c in same])
+            reuse = {c.text: vectors[c.id] for c in same if c.id in vectors}
+            stored_rows = self.catalog.vectors([c.id for c in same]) if self._vectors_current else {}
+            rows = {c.text: stored_rows[c.id] for c in same if c.id in stored_rows}
         store.delete(gone)
         if embedder is not None:
             self._rows.update(self._add_vectors(new, reuse, embedder, rows))

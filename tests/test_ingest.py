@@ -259,3 +259,20 @@ def test_lexical_rebuild_reuses_stored_terms_and_repairs_missing_ones(
     assert_in_sync(settings.index_dir, docs)
     with sqlite3.connect(manifest) as db:
         assert db.execute("SELECT COUNT(*) FROM chunks WHERE terms IS NULL").fetchone()[0] == 0
+
+
+def test_the_scan_reads_the_files_index_not_the_article_texts(make_settings: Callable[..., Settings]) -> None:
+    """file_table is answered from an index: the rows themselves hold every article's text."""
+    import sqlite3
+
+    from ingest.layout import IndexLayout
+
+    settings = make_settings()
+    sync(settings)
+    query = (
+        "SELECT source, origin, hash, size, duplicate_of, title, chunker, mtime_ns, ctime_ns, inode, hashed_at_ns "
+        "FROM files"
+    )
+    with sqlite3.connect(IndexLayout(settings.index_dir).manifest) as db:
+        plan = " ".join(str(row[-1]) for row in db.execute("EXPLAIN QUERY PLAN " + query))
+    assert "COVERING INDEX files_table" in plan
