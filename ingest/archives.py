@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -57,11 +56,6 @@ class BadRow:
 
     line: int
     reason: str
-
-
-def is_archive(path: str | Path) -> bool:
-    """True for the file types read as one article a row (a name or a path; strings avoid a Path per file)."""
-    return os.path.splitext(path)[1].lower() in ARCHIVE_SUFFIXES
 
 
 def parse_field_spec(spec: str) -> dict[str, str]:

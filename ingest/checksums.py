@@ -153,12 +153,7 @@ def check_files(directory: Path, sums: Mapping[str, FileSum], *, deep: bool = Fa
 
 
 def _same_stat(recorded: FileSum, stat: os.stat_result) -> bool:
-    return (
-        recorded.size == stat.st_size
-        and recorded.mtime_ns == stat.st_mtime_ns
-        and recorded.ctime_ns == stat.st_ctime_ns
-        and recorded.inode == stat.st_ino
-    )
+    return _same_but_links(recorded, stat) and recorded.ctime_ns == stat.st_ctime_ns
 
 
 def _same_but_links(recorded: FileSum, stat: os.stat_result) -> bool:

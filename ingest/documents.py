@@ -8,23 +8,16 @@ its indexed fields (ingest.archives).
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 
-from ingest.archives import ARCHIVE_SUFFIXES, BadRow, Row, read_rows, row_source
+from ingest.archives import BadRow, Row, read_rows, row_source
 from ingest.cleaning import clean_text, find_title, find_title_in_raw
 from ingest.loading import READERS, SkipFile, load_document
 from ingest.metadata import SIDECAR_SUFFIX, parse_sidecar, sidecar_path, with_outlet_from_url
 from ingest.records import Article
 
 SIDECAR_SEPARATOR = b"\x00sidecar\x00"
-
-
-def is_document(name: str) -> bool:
-    """True for the file types ingest reads: documents and archive exports."""
-    suffix = os.path.splitext(name)[1].lower()  # not Path(name): a scan calls this once per file
-    return suffix in READERS or suffix in ARCHIVE_SUFFIXES
 
 
 def is_sidecar(name: str, names: Collection[str]) -> bool:

@@ -569,9 +569,10 @@ class _Sync:
         texts = {c.text for c in new}
         same = [c for c in old if c.text in texts]  # only these can lend their vectors
         if embedder is not None and same:
-            vectors = store.embeddings([c.id for c in same])
+            ids = [c.id for c in same]
+            vectors = store.embeddings(ids)
             reuse = {c.text: vectors[c.id] for c in same if c.id in vectors}
-            stored_rows = self.catalog.vectors([c.id for c in same]) if self._vectors_current else {}
+            stored_rows = self.catalog.vectors(ids) if self._vectors_current else {}
             rows = {c.text: stored_rows[c.id] for c in same if c.id in stored_rows}
         store.delete(gone)
         if embedder is not None:
