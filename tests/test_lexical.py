@@ -17,6 +17,7 @@ from ingest.embedding import approximate_token_count
 from ingest.lexical import FIELDS, LexicalChange, LexicalDocument, analyze_fields, decode_terms, encode_terms
 from ingest.records import Article, Chunk
 from ingest.tantivy_lexical import (
+    GenerationRecord,
     TantivyLexicalIndex,
     check_generation,
     read_record,
@@ -111,13 +112,18 @@ def test_a_change_is_applied_in_a_new_generation_and_the_old_one_stays_intact(
     assert segments and all(first.files[name].inode == second.files[name].inode for name in segments)
 
 
+def linked_generations(root: Path, chunks: list[Chunk]) -> tuple[GenerationRecord, GenerationRecord]:
+    """A generation, and the next one written from it (its segments linked), with the first one removed."""
+    first = write_generation(root, 1, documents=documents(chunks[:-3]))
+    second = write_generation(root, 2, base=first, change=LexicalChange(tuple(documents(chunks[-3:])), ()))
+    remove_generations(root, keep={second.name})
+    return first, second
+
+
 def test_removing_the_earlier_generation_settles_the_later_ones_record(
     tmp_path: Path, seed_chunks: list[Chunk], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-
-    first = write_generation(tmp_path, 1, documents=documents(seed_chunks[:-3]))
-    second = write_generation(tmp_path, 2, base=first, change=LexicalChange(tuple(documents(seed_chunks[-3:])), ()))
-    remove_generations(tmp_path, keep={second.name})
+    first, second = linked_generations(tmp_path, seed_chunks)
     linked = [
         name for name in set(first.files) & set(second.files) if first.files[name].inode == second.files[name].inode
     ]
@@ -137,9 +143,7 @@ def test_a_record_that_cannot_be_rewritten_stays_as_it_was(
 ) -> None:
     import ingest.tantivy_lexical
 
-    first = write_generation(tmp_path, 1, documents=documents(seed_chunks[:-3]))
-    second = write_generation(tmp_path, 2, base=first, change=LexicalChange(tuple(documents(seed_chunks[-3:])), ()))
-    remove_generations(tmp_path, keep={second.name})
+    _, second = linked_generations(tmp_path, seed_chunks)
 
     def full_disk(path: Path, data: str | bytes) -> None:
         raise OSError(28, "No space left on device")
@@ -150,9 +154,7 @@ def test_a_record_that_cannot_be_rewritten_stays_as_it_was(
 
 
 def test_a_settled_file_rewritten_in_place_is_found(tmp_path: Path, seed_chunks: list[Chunk]) -> None:
-    first = write_generation(tmp_path, 1, documents=documents(seed_chunks[:-3]))
-    second = write_generation(tmp_path, 2, base=first, change=LexicalChange(tuple(documents(seed_chunks[-3:])), ()))
-    remove_generations(tmp_path, keep={second.name})
+    _, second = linked_generations(tmp_path, seed_chunks)
     settled = settle_links(tmp_path, second)
     victim = max((n for n in settled.files if n.endswith(".idx")), key=lambda n: settled.files[n].size)
     path = tmp_path / second.name / victim
