@@ -10,6 +10,16 @@ Mode = Literal["extractive", "llm", "lexical-only", "extractive-fallback"]
 
 
 @dataclass(frozen=True, slots=True)
+class Closeness:
+    """How close the index came to a question in meaning, against generic text (assistant/background.py)."""
+
+    best: float
+    """Cosine of the question's vector and the index's closest chunk (the dense retriever's first hit)."""
+    background: float
+    """The question's background level: its mean cosine to the nearest generic Arabic passages."""
+
+
+@dataclass(frozen=True, slots=True)
 class OtherCopy:
     """Another article carrying the same wire story as a cited passage."""
 

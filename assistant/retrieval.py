@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.background import background_for
 from assistant.fusion import DenseEvidence, dense_evidence, fuse_scores, one_article_per_story
 from assistant.notes import Note, NoteKind
 from assistant.recency import DEPTH_FACTOR, asks_for_latest, prefer_recent
-from assistant.records import OtherCopy, Passage
+from assistant.records import Closeness, OtherCopy, Passage
 from assistant.reranking import Reranker
 from assistant.settings import AssistantSettings
 from ingest.analysis import detect_language
@@ -72,6 +73,8 @@ class Retrieval:
     """False when only the lexical index was searched."""
     notes: tuple[Note, ...] = ()
     """What could not be used for this question."""
+    closeness: Closeness | None = None
+    """The index's best similarity and the question's background level, when the model has a background."""
 
 
 class Retriever:
@@ -289,7 +292,14 @@ class Retriever:
         ]
         if self.reranker is not None and passages:
             passages = self.reranker.rerank(question, passages)
-        return Retrieval(tuple(passages[:k]), dense, tuple(notes))
+        return Retrieval(tuple(passages[:k]), dense, tuple(notes), self._closeness(query, dense_hits))
+
+    def _closeness(self, query: np.ndarray | None, dense_hits: Mapping[str, float]) -> Closeness | None:
+        """The dense retriever's best similarity read against the question's background level."""
+        background = background_for(str(getattr(self.embedder, "checksum", "") or ""))
+        if query is None or not dense_hits or background is None:
+            return None
+        return Closeness(max(dense_hits.values()), background.level(query))
 
     def _copies(self, snapshot: Snapshot, stories: set[str]) -> dict[str, list[OtherCopy]]:
         """Every article of each story, as the `also_in` entries its other copies show."""
