@@ -115,6 +115,15 @@ class Embedder(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class TokenStates:
+    """A text's tokens (the tokenizer's pieces) and their unit-length states at one encoder layer."""
+
+    pieces: tuple[str, ...]
+    states: np.ndarray
+    """One row per piece (float32)."""
+
+
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model, by hub id or local path, on GPU when present.
 
@@ -153,7 +162,7 @@ class SentenceTransformerEmbedder:
         """The model's sparse head (the bundled model has one), for latent terms beside the dense vector."""
         self._prompt_tokens = {
             name: len(self._tokenizer(prompt, add_special_tokens=False)["input_ids"])
-            for name, prompt in (preset.prompts or {}).items()
+            for name, prompt in (self._model.prompts or {}).items()  # the preset's, else the model folder's
         }
 
     @property
@@ -216,6 +225,36 @@ class SentenceTransformerEmbedder:
             outputs: Any = self._model.encode_query([text], output_value=None)
             return self._vector_and_terms(outputs[0], "query")
 
+    def token_states(self, texts: Sequence[tuple[str, str]], layer: int) -> list[TokenStates]:
+        """Each (prompt, text)'s tokens and their unit-length states after encoder layer `layer` (0: the
+        embeddings), the text read with the model's prompt ("query" or "document") as encoding reads it;
+        <s>, the prompt's own tokens and </s> are left out. One forward pass of the transformers model, up to
+        that layer."""
+        if not texts:
+            return []
+        prompts = self._model.prompts or {}
+        with self._lock, _torch_threads(QUERY_THREADS if self.device == "cpu" else 0):
+            encoded = self._tokenizer(
+                [str(prompts.get(prompt) or "") + text for prompt, text in texts],
+                padding=True,
+                truncation=True,
+                max_length=self.max_tokens,
+                return_tensors="pt",
+                return_special_tokens_mask=True,
+            )
+            special = encoded.pop("special_tokens_mask").numpy().astype(bool)
+            hidden = _states_at(self._model[0].auto_model, encoded.to(self._model.device), layer, self.model_id)
+            ids, attended = encoded["input_ids"].cpu().numpy(), encoded["attention_mask"].cpu().numpy().astype(bool)
+            result = []
+            for i, (prompt, _) in enumerate(texts):
+                # the text's own tokens: attended, not special (<s>, </s>, padding), after the prompt's
+                own = np.flatnonzero(attended[i] & ~special[i])[self._prompt_tokens.get(prompt, 0) :]
+                states = hidden[i][own]
+                states = states / np.maximum(np.linalg.norm(states, axis=1, keepdims=True), 1e-12)
+                pieces = self._tokenizer.convert_ids_to_tokens(ids[i][own].tolist())
+                result.append(TokenStates(tuple(pieces), states.astype(np.float32)))
+        return result
+
     def _vector_and_terms(self, output: dict[str, Any], prompt: str) -> tuple[np.ndarray, SparseTerms]:
         assert self.latent is not None
         vector = output["sentence_embedding"].float()
@@ -244,6 +283,42 @@ def query_with_terms(embedder: Embedder, text: str) -> tuple[np.ndarray, SparseT
         return embedder.embed_query(text), None
     vector, terms = method(text)
     return np.asarray(vector, dtype=np.float32), terms
+
+
+class _LayerReached(Exception):
+    """Stops a forward pass at the layer whose states were asked for (the later layers are not needed)."""
+
+    def __init__(self, states: Any) -> None:
+        super().__init__("layer reached")
+        self.states = states
+
+
+def _states_at(transformer: Any, encoded: Any, layer: int, model_id: str) -> np.ndarray:
+    """The hidden states after encoder layer `layer` (0: the embeddings), float32, (texts, tokens, width).
+
+    A BERT-like encoder (`encoder.layer`) stops after that layer, by a hook on it: layer 8 of 12 costs two
+    thirds of a full pass. Any other model runs whole and returns its `hidden_states[layer]`, as does layer 0."""
+    import torch
+
+    layers = getattr(getattr(transformer, "encoder", None), "layer", None)
+    with torch.inference_mode():
+        if layers is not None and 0 < layer <= len(layers):
+
+            def stop(module: Any, inputs: Any, output: Any) -> None:
+                raise _LayerReached(output[0] if isinstance(output, tuple) else output)
+
+            handle = layers[layer - 1].register_forward_hook(stop)
+            try:
+                transformer(**encoded)
+            except _LayerReached as reached:
+                return np.asarray(reached.states.float().cpu().numpy())
+            finally:
+                handle.remove()
+            raise RuntimeError(f"{model_id}: encoder layer {layer} was never run")
+        output = transformer(**encoded, output_hidden_states=True)
+    if not 0 <= layer < len(output.hidden_states):
+        raise ValueError(f"{model_id} has {len(output.hidden_states) - 1} layers, not {layer}")
+    return np.asarray(output.hidden_states[layer].float().cpu().numpy())
 
 
 QUERY_THREADS = 1
