@@ -8,15 +8,16 @@ by thresholds measured for the model in use (docs/abstention.md).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
+from assistant.alignment import aligner
 from assistant.names import QuestionNames
 from assistant.phrases import phrase
-from assistant.records import Answer, Citation, Language, Mode, Passage
+from assistant.records import Answer, Citation, Closeness, Language, Mode, Passage
 from ingest import bundled_model
 from ingest.analysis import analyze, char_ngrams, detect_language
 from ingest.embedding import Embedder
@@ -38,6 +39,45 @@ question language against the passage's: the sparse head's concepts separate off
 the cosine of e5-small does not."""
 NEVER = 1.01
 """A similarity threshold no cosine reaches."""
+CROSS_LANGUAGE_BEST = 1.5
+CROSS_LANGUAGE_BACKGROUND = 1.5
+CROSS_LANGUAGE_TERMS_WEIGHT = 0.15
+CROSS_LANGUAGE_ALIGNMENT = 0.25
+CROSS_LANGUAGE_LIFT = 0.974
+"""Across languages, when retrieval gives the question's Closeness (assistant/background.py), the best
+sentence is an answer when its lift reaches CROSS_LANGUAGE_LIFT: its similarity + CROSS_LANGUAGE_BEST x the
+index's best similarity - CROSS_LANGUAGE_BACKGROUND x the question's background level +
+CROSS_LANGUAGE_TERMS_WEIGHT x the latent-term score / 100 + CROSS_LANGUAGE_ALIGNMENT x the sentence's token
+alignment with the question (assistant/alignment.py). Weights and threshold measured together:
+docs/abstention.md."""
+
+Score = TypeVar("Score", float, np.ndarray)
+
+
+class Lift(NamedTuple):
+    """Weights of the lift (see CROSS_LANGUAGE_LIFT) and the lift an answer needs."""
+
+    best: float
+    background: float
+    terms: float
+    threshold: float
+    alignment: float = 0.0
+
+    def score(self, similarity: Score, best: Score, background: Score, latent: Score, alignment: Score) -> Score:
+        """similarity + best x `best` - background x `background` + terms x `latent` / 100 + alignment x
+        `alignment`, for one sentence or, as arrays, for many (benchmarks/abstention.py)."""
+        return (
+            similarity
+            + self.best * best
+            - self.background * background
+            + self.terms * latent / 100.0
+            + self.alignment * alignment
+        )
+
+    def of(self, similarity: float, closeness: Closeness, latent: float | None, alignment: float = 0.0) -> float:
+        """The lift of one sentence (no latent terms count as 0)."""
+        terms = 0.0 if latent is None else latent
+        return self.score(similarity, closeness.best, closeness.background, terms, alignment)
 
 
 class Abstention(NamedTuple):
@@ -49,6 +89,8 @@ class Abstention(NamedTuple):
     same_floor: float
     same_terms: float
     cross_terms: float
+    lift: Lift | None = None
+    """Across languages, with a Closeness: the lift rule instead of cross_similarity and cross_terms."""
 
 
 CALIBRATED = {
@@ -59,6 +101,13 @@ CALIBRATED = {
         SAME_LANGUAGE_FLOOR,
         SAME_LANGUAGE_TERMS,
         CROSS_LANGUAGE_TERMS,
+        Lift(
+            CROSS_LANGUAGE_BEST,
+            CROSS_LANGUAGE_BACKGROUND,
+            CROSS_LANGUAGE_TERMS_WEIGHT,
+            CROSS_LANGUAGE_LIFT,
+            CROSS_LANGUAGE_ALIGNMENT,
+        ),
     )
 }
 """The constants above, measured for the bundled model (by the checksum of its weights: docs/abstention.md)."""
@@ -177,12 +226,19 @@ def _similarities(
 
 
 def is_relevant(
-    best: ScoredSentence, question_language: Language, passage_language: Language, rule: Abstention = UNCALIBRATED
+    best: ScoredSentence,
+    question_language: Language,
+    passage_language: Language,
+    rule: Abstention = UNCALIBRATED,
+    closeness: Closeness | None = None,
+    align: Callable[[str], float] | None = None,
 ) -> bool:
     """Whether the best sentence is good enough to answer rather than abstain.
 
     Words found vouch for a sentence by themselves; meaning alone needs both the cosine and the latent
-    terms (the cosine of e5-small is high for any question against any news sentence)."""
+    terms (the cosine of e5-small is high for any question against any news sentence), and across
+    languages, when `closeness` is known, the lift: meaning read against the question's background level,
+    with the sentence's token alignment by `align` (assistant/alignment.py) when the lift weighs it."""
     similarity, latent = best.similarity, best.latent
 
     def close(threshold: float, terms: float) -> bool:
@@ -190,7 +246,18 @@ def is_relevant(
 
     if question_language != passage_language:
         covered = max(best.coverage, best.named)
-        return covered >= rule.coverage or close(rule.cross_similarity, rule.cross_terms)
+        if covered >= rule.coverage:
+            return True
+        lift = rule.lift
+        usable = lift is not None and (align is not None or not lift.alignment)
+        if lift is not None and usable and closeness is not None and similarity is not None:
+            plain = lift.of(similarity, closeness, latent)
+            if align is None or not lift.alignment or plain >= lift.threshold:
+                return plain >= lift.threshold  # alignment, in [0, 1] with a weight >= 0, can only add
+            if plain + lift.alignment < lift.threshold:
+                return False  # not even a perfect alignment would lift it: no need to read the sentence
+            return plain + lift.alignment * align(best.text) >= lift.threshold
+        return close(rule.cross_similarity, rule.cross_terms)
     if similarity is None:
         return best.coverage >= rule.coverage
     return similarity >= rule.same_floor and (
@@ -207,12 +274,13 @@ def extract_answer(
     note: str = "",
     language: Language | None = None,
     asked: str = "",
+    closeness: Closeness | None = None,
 ) -> Answer:
     """An answer made of 1-3 retrieved sentences with [n] markers, or an abstention.
 
     `language` is the answer's (the person's question's); by default that of `question`, which may be a
     standalone form joining an earlier question in another language; `asked` is then the person's own
-    follow-up (see score_sentences).
+    follow-up (see score_sentences). `closeness` is retrieval's (Retrieval.closeness), for the lift.
     """
     language = language or detect_language(question)
     scored = score_sentences(question, passages, embedder, asked)
@@ -221,7 +289,8 @@ def extract_answer(
     ranked = sorted(scored, key=lambda s: -s.score)
     best = ranked[0]
     rule = abstention_for(embedder)
-    if not is_relevant(best, language, detect_language(passages[best.passage].text), rule):
+    align = aligner(embedder, question) if closeness is not None else None  # reads a sentence when asked
+    if not is_relevant(best, language, detect_language(passages[best.passage].text), rule, closeness, align):
         named = rescued(ranked, rule)
         if named is None:
             return abstain(language, mode, note, question)
@@ -230,8 +299,10 @@ def extract_answer(
     for candidate in ranked[1:]:
         if len(chosen) == MAX_SENTENCES or candidate.score < KEEP_RELATIVE * best.score:
             break
-        relevant = is_relevant(candidate, language, detect_language(passages[candidate.passage].text), rule)
-        if relevant and not any(_similar(candidate.terms, c.terms) for c in chosen):
+        passage_language = detect_language(passages[candidate.passage].text)
+        if any(_similar(candidate.terms, c.terms) for c in chosen):
+            continue  # a near-duplicate: not worth the cost of reading it for relevance
+        if is_relevant(candidate, language, passage_language, rule, closeness, align):
             chosen.append(candidate)
     return compose(question, language, passages, chosen, mode, note)
 

@@ -172,6 +172,7 @@ class Assistant:
                     note=note,
                     language=language,
                     asked=asked.question,
+                    closeness=retrieval.closeness,
                 )
                 yield answer
                 return
@@ -183,6 +184,7 @@ class Assistant:
             note=note,
             language=language,
             asked=asked.question,
+            closeness=retrieval.closeness,
         )
         yield answer.text
         yield answer

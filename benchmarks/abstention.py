@@ -37,6 +37,7 @@ current constant.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import pickle
@@ -56,10 +57,13 @@ from reporting import publish
 from retrieval_quality import DEFAULT_WORK_DIR, EVAL_DIR, build_index, load_squad, machine_lines
 
 from assistant import extractive
+from assistant.alignment import aligner
 from assistant.evaluation import comparable, read_squad
-from assistant.extractive import NEVER, ScoredSentence, score_sentences
+from assistant.extractive import NEVER, Lift, ScoredSentence, score_sentences
+from assistant.records import Closeness
 from assistant.retrieval import Retriever
 from assistant.settings import AssistantSettings
+from ingest import bundled_model
 from ingest.analysis import Language, detect_language
 from ingest.sync import sync
 
@@ -70,6 +74,11 @@ COVERAGES = tuple(round(0.20 + 0.05 * i, 2) for i in range(9))
 SIMILARITIES = tuple(round(0.70 + 0.01 * i, 2) for i in range(26))
 TERMS = tuple(float(t) for t in range(0, 32, 2))
 """Latent-term score thresholds tried (0: no requirement)."""
+LIFT_BEST = tuple(0.25 * i for i in range(13))
+LIFT_BACKGROUND = tuple(0.25 * i for i in range(17))
+LIFT_TERMS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
+LIFT_ALIGNMENT = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
+"""Lift weights tried (extractive.Lift); each weighting gets the highest threshold that keeps MIN_KEPT."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,13 @@ class Pool:
     """Latent-term score of the top-scored sentence's passage (inf where the passage has none)."""
     named: np.ndarray | None = None
     """The best `named` coverage among all the sentences (extractive.rescued); None in pools saved before it."""
+    best: np.ndarray | None = None
+    """Retrieval's Closeness.best (nan where retrieval gave none); None in pools saved before it."""
+    background: np.ndarray | None = None
+    """Retrieval's Closeness.background (nan where retrieval gave none); None in pools saved before it."""
+    alignment: np.ndarray | None = None
+    """The top sentence's token alignment with the question (assistant/alignment.py), across languages where
+    retrieval gave a Closeness (nan elsewhere); None in pools saved before it."""
 
 
 def squad_items(path: Path) -> dict[str, Item]:
@@ -102,13 +118,20 @@ def squad_items(path: Path) -> dict[str, Item]:
     return {q.id: Item(q.question, q.answers) for q in read_squad(path).questions}
 
 
-def top_sentence(question: str, retriever: Retriever) -> tuple[ScoredSentence | None, float]:
-    """The top-scored sentence, and the best coverage by names among all (what may rescue an abstention)."""
-    passages = retriever.retrieve(question, K).passages
-    scored = score_sentences(question, passages, retriever.embedder)
+def top_sentence(question: str, retriever: Retriever) -> tuple[ScoredSentence | None, float, Closeness | None]:
+    """The top-scored sentence, the best coverage by names among all (what may rescue an abstention), and
+    retrieval's Closeness."""
+    retrieval = retriever.retrieve(question, K)
+    scored = score_sentences(question, retrieval.passages, retriever.embedder)
     if not scored:
-        return None, 0.0
-    return max(scored, key=lambda s: s.score), max(s.named for s in scored)
+        return None, 0.0, retrieval.closeness
+    return max(scored, key=lambda s: s.score), max(s.named for s in scored), retrieval.closeness
+
+
+def alignment_of(question: str, sentence: str, retriever: Retriever) -> float:
+    """The sentence's token alignment with the question, as extract_answer measures it (nan: none)."""
+    align = aligner(retriever.embedder, question)
+    return np.nan if align is None else align(sentence)
 
 
 def measure(name: str, answerable: bool, items: Sequence[Item], retriever: Retriever) -> Pool:
@@ -116,14 +139,16 @@ def measure(name: str, answerable: bool, items: Sequence[Item], retriever: Retri
     language = detect_language(items[0].question)
     rows = []
     for item in items:
-        best, named = top_sentence(item.question, retriever)
+        best, named, closeness = top_sentence(item.question, retriever)
+        near = (closeness.best, closeness.background) if closeness is not None else (np.nan, np.nan)
         if best is None:
-            rows.append((0.0, 0.0, False, False, 0.0, 0.0))
+            rows.append((0.0, 0.0, False, False, 0.0, 0.0, *near, np.nan))
             continue
         holds = any(comparable(a) in comparable(best.text) for a in item.answers if a.strip())
         latent = np.inf if best.latent is None else best.latent
         cross = detect_language(best.text) != language
-        rows.append((best.coverage, best.similarity or 0.0, cross, holds, latent, named))
+        aligned = alignment_of(item.question, best.text, retriever) if cross and closeness is not None else np.nan
+        rows.append((best.coverage, best.similarity or 0.0, cross, holds, latent, named, *near, aligned))
     print(f"  {name}: {len(rows)} questions, {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return Pool(
         name,
@@ -135,6 +160,9 @@ def measure(name: str, answerable: bool, items: Sequence[Item], retriever: Retri
         np.array([r[3] for r in rows], dtype=bool),
         np.array([r[4] for r in rows], dtype=float),
         np.array([r[5] for r in rows], dtype=float),
+        np.array([r[6] for r in rows], dtype=float),
+        np.array([r[7] for r in rows], dtype=float),
+        np.array([r[8] for r in rows], dtype=float),
     )
 
 
@@ -143,13 +171,18 @@ Thresholds = tuple[float, float, float, float, float, float]
 CROSS_LANGUAGE_TERMS."""
 
 
-def answered(pool: Pool, *t: float) -> np.ndarray:
-    """What the answerer's rule keeps (does not abstain on) at these thresholds (a Thresholds)."""
+def answered(pool: Pool, *t: float, lift: Lift | None = None) -> np.ndarray:
+    """What the answerer's rule keeps (does not abstain on) at these thresholds (a Thresholds), with the
+    lift rule across languages where the pool has retrieval's Closeness (extractive.is_relevant)."""
     coverage, same, cross, floor, same_terms, cross_terms = t
     same_language = (pool.similarity >= floor) & (
         (pool.coverage >= coverage) | ((pool.similarity >= same) & (pool.latent >= same_terms))
     )
-    across = (pool.coverage >= coverage) | ((pool.similarity >= cross) & (pool.latent >= cross_terms))
+    meaning = (pool.similarity >= cross) & (pool.latent >= cross_terms)
+    lifted = lift_of(pool, lift)
+    if lifted is not None and lift is not None:
+        meaning = np.where(np.isnan(lifted), meaning, lifted >= lift.threshold)
+    across = (pool.coverage >= coverage) | meaning
     kept = np.where(pool.cross, across, same_language)
     return kept if pool.named is None else kept | (pool.named >= coverage)  # extractive.rescued
 
@@ -162,10 +195,10 @@ class Outcome:
     kept: dict[str, float]
 
 
-def outcome(pools: Sequence[Pool], *t: float) -> Outcome:
-    kept = {p.name: float(np.mean(answered(p, *t))) for p in pools if p.answerable}
-    abstained_bad = sum(int(np.sum(~answered(p, *t))) for p in pools if not p.answerable)
-    abstained_good = sum(int(np.sum(~answered(p, *t))) for p in pools if p.answerable)
+def outcome(pools: Sequence[Pool], *t: float, lift: Lift | None = None) -> Outcome:
+    kept = {p.name: float(np.mean(answered(p, *t, lift=lift))) for p in pools if p.answerable}
+    abstained_bad = sum(int(np.sum(~answered(p, *t, lift=lift))) for p in pools if not p.answerable)
+    abstained_good = sum(int(np.sum(~answered(p, *t, lift=lift))) for p in pools if p.answerable)
     unanswerable = sum(len(p.coverage) for p in pools if not p.answerable)
     precision = abstained_bad / (abstained_bad + abstained_good) if abstained_bad + abstained_good else 0.0
     recall = abstained_bad / unanswerable if unanswerable else 0.0
@@ -179,6 +212,70 @@ def choose(pools: Sequence[Pool], grid: Sequence[Thresholds]) -> Thresholds | No
     if not allowed:
         return None
     return max(allowed, key=lambda t: (outcomes[t].f1, [-x for x in t]))
+
+
+def lift_of(pool: Pool, lift: Lift | None) -> np.ndarray | None:
+    """Each question's lift (nan where the answerer would not use it: no Closeness, or no alignment when the
+    lift weighs it); None when the pool has no Closeness at all."""
+    if lift is None or pool.best is None or pool.background is None:
+        return None
+    latent = np.where(np.isfinite(pool.latent), pool.latent, 0.0)
+    alignment = pool.alignment if pool.alignment is not None else np.full(len(pool.best), np.nan)
+    if not lift.alignment:
+        alignment = np.where(np.isnan(pool.best), np.nan, 0.0)
+    return lift.score(pool.similarity, pool.best, pool.background, latent, alignment)
+
+
+def lift_threshold(pools: Sequence[Pool], t: Thresholds, weights: tuple[float, float, float, float]) -> Lift:
+    """The lift with these weights (best, background, terms, alignment) and the highest threshold (to 0.001)
+    that keeps MIN_KEPT of every answerable pool, the other ways of answering (words, names, questions
+    without a lift) counted first."""
+    best, background, terms, alignment = weights
+    threshold = np.inf
+    for pool in pools:
+        lifted = lift_of(pool, Lift(best, background, terms, np.inf, alignment))
+        if not pool.answerable or lifted is None:
+            continue
+        base = answered(pool, *t, lift=Lift(best, background, terms, np.inf, alignment))
+        open_rows = pool.cross & ~np.isnan(lifted) & ~base
+        needed = int(np.ceil(MIN_KEPT * len(base) - 1e-9)) - int(base.sum())
+        if needed <= 0:
+            continue
+        ranked = np.sort(lifted[open_rows])[::-1]
+        if needed > len(ranked):
+            return Lift(best, background, terms, -np.inf, alignment)
+        threshold = min(threshold, float(np.floor(ranked[needed - 1] * 1000) / 1000))
+    return Lift(best, background, terms, threshold, alignment)
+
+
+def choose_lift(pools: Sequence[Pool], t: Thresholds) -> Lift | None:
+    """The weighting with the highest F1, each at its highest threshold that keeps MIN_KEPT; ties go to the
+    lower weights."""
+    grid = itertools.product(LIFT_BEST, LIFT_BACKGROUND, LIFT_TERMS, LIFT_ALIGNMENT)
+    lifts = [lift for lift in (lift_threshold(pools, t, w) for w in grid) if np.isfinite(lift.threshold)]
+    if not lifts:
+        return None
+    return max(lifts, key=lambda lift: (outcome(pools, *t, lift=lift).f1, [-x for x in weights_of(lift)]))
+
+
+def weights_of(lift: Lift) -> tuple[float, float, float, float]:
+    return lift.best, lift.background, lift.terms, lift.alignment
+
+
+def halves(pools: Sequence[Pool]) -> tuple[list[Pool], list[Pool]]:
+    """Each pool cut in two by question order (the sets list their questions article by article)."""
+
+    def cut(pool: Pool, first: bool) -> Pool:
+        n = len(pool.coverage)
+        mask = (np.arange(n) < n // 2) == first
+        fields = {
+            f.name: getattr(pool, f.name)[mask]
+            for f in dataclasses.fields(pool)
+            if isinstance(getattr(pool, f.name), np.ndarray)
+        }
+        return dataclasses.replace(pool, **fields)
+
+    return [cut(p, True) for p in pools], [cut(p, False) for p in pools]
 
 
 def parse_args() -> argparse.Namespace:
@@ -294,6 +391,18 @@ def main() -> None:
         chosen_ar[4] if chosen_ar else current[4],
         chosen_en[5] if chosen_en else current[5],
     )
+    english_t: Thresholds = (coverage, NEVER, chosen[2], 0.0, 0.0, chosen[5])
+    chosen_lift = choose_lift(english, english_t)
+    current_lift = extractive.CALIBRATED[bundled_model.SHA256].lift
+    cross_checks = []
+    for train, test in (halves(english), halves(english)[::-1]):
+        lift = choose_lift(train, english_t)
+        if lift is not None:
+            o = outcome(test, *english_t, lift=lift)
+            cross_checks.append(
+                f"weights {' / '.join(f'{w:g}' for w in weights_of(lift))}, threshold {lift.threshold:.3f}: "
+                f"abstain recall {o.recall:.3f}, kept {min(o.kept.values()):.3f}"
+            )
     shown_ar: list[Thresholds] = [
         (c, s, NEVER, f, t, 0.0)
         for c in COVERAGES
@@ -322,7 +431,22 @@ def main() -> None:
         *grid_table(english, shown_en),
         "",
         f"Chosen by the rule: CROSS_LANGUAGE_SIMILARITY {_shown(chosen[2])}, CROSS_LANGUAGE_TERMS {chosen[5]:.0f}"
-        + ("." if chosen_en else f" (no threshold keeps {MIN_KEPT:.0%}: the current constant stays)."),
+        + ("." if chosen_en else f" (no threshold keeps {MIN_KEPT:.0%}: the current constant stays).")
+        + " This rule applies when retrieval gives no Closeness; with one, the lift below decides.",
+        "",
+        "### English questions over Arabic passages: the lift (meaning against the background level)",
+        "",
+        *lift_table(english, english_t, chosen_lift),
+        "",
+        (
+            "Chosen by the rule (every weighting of LIFT_BEST x LIFT_BACKGROUND x LIFT_TERMS x LIFT_ALIGNMENT, "
+            f"each at its highest threshold that keeps {MIN_KEPT:.0%}): {lift_constants(chosen_lift)}."
+            if chosen_lift is not None
+            else f"No weighting keeps {MIN_KEPT:.0%}: the current constants stay."
+        ),
+        "",
+        "Held apart: weights and threshold chosen on one half of the XQuAD questions (the first or the second "
+        "half of the file, i.e. different articles) and measured on the other half: " + "; ".join(cross_checks) + ".",
         "",
         "### The chosen thresholds and the current constants on every pool, news seeds included",
         "",
@@ -331,8 +455,8 @@ def main() -> None:
         "|---|---|---:|---:|---:|---:|",
     ]
     for pool in [*calibration, *seeds]:
-        now = np.mean(answered(pool, *chosen))
-        before = np.mean(answered(pool, *current))
+        now = np.mean(answered(pool, *chosen, lift=chosen_lift or current_lift))
+        before = np.mean(answered(pool, *current, lift=current_lift))
         holds = f"{np.mean(pool.contains):.3f}" if pool.answerable else "-"
         lines.append(
             f"| {pool.name} | {'yes' if pool.answerable else 'no'} | {len(pool.coverage)} | {now:.3f} | "
@@ -342,7 +466,8 @@ def main() -> None:
         "",
         f"Current constants in assistant/extractive.py: ABSTAIN_BELOW {current[0]}, SAME_LANGUAGE_SIMILARITY "
         f"{_shown(current[1])}, CROSS_LANGUAGE_SIMILARITY {_shown(current[2])}, SAME_LANGUAGE_FLOOR "
-        f"{current[3]:.2f}, SAME_LANGUAGE_TERMS {current[4]:.0f}, CROSS_LANGUAGE_TERMS {current[5]:.0f}.",
+        f"{current[3]:.2f}, SAME_LANGUAGE_TERMS {current[4]:.0f}, CROSS_LANGUAGE_TERMS {current[5]:.0f}"
+        + (f", {lift_constants(current_lift)}." if current_lift is not None else "."),
         "",
         "### Distributions of the top-scored sentence",
         "",
@@ -375,6 +500,35 @@ def grid_table(pools: Sequence[Pool], grid: Sequence[Thresholds]) -> list[str]:
         cells += [f"{o.kept[name]:.3f}" for name in answerable]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def lift_table(pools: Sequence[Pool], t: Thresholds, chosen: Lift | None) -> list[str]:
+    """Each weighting of a slice around the chosen one (each weight at 0 or its chosen value), at its
+    highest threshold that keeps MIN_KEPT."""
+    answerable = [p.name for p in pools if p.answerable]
+    lines = [
+        "| best weight | background weight | terms weight | alignment weight | threshold | abstain precision | "
+        "abstain recall | F1 | " + " | ".join(f"kept ({name})" for name in answerable) + " |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(answerable),
+    ]
+    chosen_weights = weights_of(chosen) if chosen is not None else (1.0, 1.0, 0.0, 0.0)
+    for b, g, w, a in itertools.product(*(dict.fromkeys((0.0, weight)) for weight in chosen_weights)):
+        weights = (b, g, w, a)
+        lift = lift_threshold(pools, t, weights)
+        o = outcome(pools, *t, lift=lift)
+        cells = [*(f"{w:g}" for w in weights), f"{lift.threshold:.3f}", f"{o.precision:.3f}", f"{o.recall:.3f}"]
+        cells += [f"{o.f1:.3f}", *(f"{o.kept[name]:.3f}" for name in answerable)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def lift_constants(lift: Lift) -> str:
+    """The lift as assistant/extractive.py's constants."""
+    return (
+        f"CROSS_LANGUAGE_BEST {lift.best:g}, CROSS_LANGUAGE_BACKGROUND {lift.background:g}, "
+        f"CROSS_LANGUAGE_TERMS_WEIGHT {lift.terms:g}, CROSS_LANGUAGE_ALIGNMENT {lift.alignment:g}, "
+        f"CROSS_LANGUAGE_LIFT {lift.threshold:.3f}"
+    )
 
 
 def _shown(threshold: float) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from assistant.alignment import aligner
 from assistant.records import Answer
 from assistant.retrieval import Retriever
 from assistant.service import Assistant
@@ -69,7 +70,8 @@ def test_seed_questions_cite_the_right_article(assistant: Assistant, language: s
     questions = [q for q in read_jsonl("seed_questions.jsonl") if q["language"] == language]
     answers = [assistant.ask(q["question"]) for q in questions]
     missed = [q["question"] for q, a in zip(questions, answers, strict=True) if not cited(a, q["sources"])]
-    assert len(missed) <= 1, missed  # benchmarks/answers.py measures the same set (docs/answers.md)
+    # benchmarks/answers.py measures the same set (docs/answers.md); the one miss allowed is a retrieval miss
+    assert len(missed) <= 1, missed
     assert all(a.language == language for a in answers)
 
 
@@ -93,6 +95,46 @@ def test_meaning_finds_what_no_word_matches(assistant: Assistant, bundled_seed_i
 )
 def test_off_topic_questions_abstain_in_both_languages(assistant: Assistant, question: str) -> None:
     assert assistant.ask(question).abstained
+
+
+def test_english_questions_are_read_against_the_background(assistant: Assistant) -> None:
+    on_topic = assistant.retriever.retrieve("How did the ISIS spokesman describe Trump's visit to Iraq?", 5).closeness
+    off_topic = assistant.retriever.retrieve("What is the capital of Australia?", 5).closeness
+    assert on_topic is not None and off_topic is not None
+    assert 0.0 < on_topic.background < on_topic.best < 1.0
+    assert on_topic.best - on_topic.background > off_topic.best - off_topic.background + 0.02
+
+
+def test_an_english_question_aligns_token_by_token_with_the_arabic_sentence_that_answers_it(
+    assistant: Assistant,
+) -> None:
+    question = "How did the ISIS spokesman describe Trump's visit to Iraq?"
+    quote = assistant.ask(question).citations[0].quote
+    asked = aligner(assistant.retriever.embedder, question)
+    other = aligner(assistant.retriever.embedder, "What was the final score of the AFC Championship Game?")
+    assert asked is not None and other is not None
+    assert asked(quote) > other(quote) + 0.15  # measured 0.67 against 0.38
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What was the final score of the AFC Championship Game?",
+        "Which airport is home to the busiest single runway in the world?",
+        "What is the longest time that a teaching certificate is good for?",
+    ],
+)
+def test_english_questions_close_to_news_only_in_tone_abstain(assistant: Assistant, question: str) -> None:
+    """XQuAD questions that the cosine and latent terms alone answered from the seeds; the lift does not."""
+    answer = assistant.ask(question)
+    assert answer.abstained and answer.language == "en"
+
+
+def test_the_english_off_topic_seed_questions_abstain(assistant: Assistant) -> None:
+    asked = read_jsonl("seed_unanswerable.jsonl")
+    questions = [q["question"] for q in asked if q["language"] == "en" and q["kind"] == "off-topic"]
+    assert len(questions) == 10
+    assert [q for q in questions if not assistant.ask(q).abstained] == []
 
 
 def conversation(assistant: Assistant, turns: list[str]) -> Answer:
