@@ -299,9 +299,9 @@ def extract_answer(
     for candidate in ranked[1:]:
         if len(chosen) == MAX_SENTENCES or candidate.score < KEEP_RELATIVE * best.score:
             break
-        passage_language = detect_language(passages[candidate.passage].text)
         if any(_similar(candidate.terms, c.terms) for c in chosen):
             continue  # a near-duplicate: not worth the cost of reading it for relevance
+        passage_language = detect_language(passages[candidate.passage].text)
         if is_relevant(candidate, language, passage_language, rule, closeness, align):
             chosen.append(candidate)
     return compose(question, language, passages, chosen, mode, note)
