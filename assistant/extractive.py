@@ -50,6 +50,14 @@ index's best similarity - CROSS_LANGUAGE_BACKGROUND x the question's background 
 CROSS_LANGUAGE_TERMS_WEIGHT x the latent-term score / 100 + CROSS_LANGUAGE_ALIGNMENT x the sentence's token
 alignment with the question (assistant/alignment.py). Weights and threshold measured together:
 docs/abstention.md."""
+SAME_LANGUAGE_BEST = 1.5
+SAME_LANGUAGE_BACKGROUND = 2.5
+SAME_LANGUAGE_LIFT = 0.031
+"""An Arabic question over Arabic passages, when retrieval gives the question's Closeness: the best sentence
+also needs its similarity + SAME_LANGUAGE_BEST x the index's best similarity - SAME_LANGUAGE_BACKGROUND x the
+question's background level to reach SAME_LANGUAGE_LIFT, whatever its coverage: an off-topic Arabic question
+whose words an unrelated archive shares is no closer to that archive than to generic Arabic text. Measured with
+the weights: docs/abstention.md."""
 
 Score = TypeVar("Score", float, np.ndarray)
 
@@ -91,6 +99,9 @@ class Abstention(NamedTuple):
     cross_terms: float
     lift: Lift | None = None
     """Across languages, with a Closeness: the lift rule instead of cross_similarity and cross_terms."""
+    same_lift: Lift | None = None
+    """Arabic over Arabic, with a Closeness: the lift the best sentence also needs (SAME_LANGUAGE_LIFT); the
+    background is Arabic text, so English over English is not gated."""
 
 
 CALIBRATED = {
@@ -108,6 +119,7 @@ CALIBRATED = {
             CROSS_LANGUAGE_LIFT,
             CROSS_LANGUAGE_ALIGNMENT,
         ),
+        Lift(SAME_LANGUAGE_BEST, SAME_LANGUAGE_BACKGROUND, 0.0, SAME_LANGUAGE_LIFT),
     )
 }
 """The constants above, measured for the bundled model (by the checksum of its weights: docs/abstention.md)."""
@@ -238,7 +250,8 @@ def is_relevant(
     Words found vouch for a sentence by themselves; meaning alone needs both the cosine and the latent
     terms (the cosine of e5-small is high for any question against any news sentence), and across
     languages, when `closeness` is known, the lift: meaning read against the question's background level,
-    with the sentence's token alignment by `align` (assistant/alignment.py) when the lift weighs it."""
+    with the sentence's token alignment by `align` (assistant/alignment.py) when the lift weighs it; an
+    Arabic sentence for an Arabic question also needs the same-language lift (SAME_LANGUAGE_LIFT)."""
     similarity, latent = best.similarity, best.latent
 
     def close(threshold: float, terms: float) -> bool:
@@ -260,6 +273,9 @@ def is_relevant(
         return close(rule.cross_similarity, rule.cross_terms)
     if similarity is None:
         return best.coverage >= rule.coverage
+    gate = rule.same_lift if question_language == "ar" else None  # measured for Arabic over Arabic only
+    if gate is not None and closeness is not None and gate.of(similarity, closeness, latent) < gate.threshold:
+        return False
     return similarity >= rule.same_floor and (
         best.coverage >= rule.coverage or close(rule.same_similarity, rule.same_terms)
     )
@@ -275,12 +291,14 @@ def extract_answer(
     language: Language | None = None,
     asked: str = "",
     closeness: Closeness | None = None,
+    in_conversation: bool = False,
 ) -> Answer:
     """An answer made of 1-3 retrieved sentences with [n] markers, or an abstention.
 
     `language` is the answer's (the person's question's); by default that of `question`, which may be a
     standalone form joining an earlier question in another language; `asked` is then the person's own
     follow-up (see score_sentences). `closeness` is retrieval's (Retrieval.closeness), for the lift.
+    `in_conversation`: the question comes after earlier turns (joined to them or not).
     """
     language = language or detect_language(question)
     scored = score_sentences(question, passages, embedder, asked)
@@ -289,6 +307,11 @@ def extract_answer(
     ranked = sorted(scored, key=lambda s: -s.score)
     best = ranked[0]
     rule = abstention_for(embedder)
+    if in_conversation or (asked and asked != question):
+        # the same-language lift asks whether a question belongs to this archive at all; in a conversation the
+        # earlier turns set the topic, and a short next question's own words are too few to say (even when the
+        # follow-up rule lets it stand alone, as "ما اسمه الحقيقي؟" does): docs/abstention.md
+        rule = rule._replace(same_lift=None)
     align = aligner(embedder, question) if closeness is not None else None  # reads a sentence when asked
     if not is_relevant(best, language, detect_language(passages[best.passage].text), rule, closeness, align):
         named = rescued(ranked, rule)

@@ -173,6 +173,7 @@ class Assistant:
                     language=language,
                     asked=asked.question,
                     closeness=retrieval.closeness,
+                    in_conversation=bool(history),
                 )
                 yield answer
                 return
@@ -185,6 +186,7 @@ class Assistant:
             language=language,
             asked=asked.question,
             closeness=retrieval.closeness,
+            in_conversation=bool(history),
         )
         yield answer.text
         yield answer

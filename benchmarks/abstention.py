@@ -78,6 +78,10 @@ LIFT_BEST = tuple(0.25 * i for i in range(13))
 LIFT_BACKGROUND = tuple(0.25 * i for i in range(17))
 LIFT_TERMS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
 LIFT_ALIGNMENT = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
+GATE_BEST = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5)
+GATE_BACKGROUND = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5)
+"""Weights of the Arabic same-language lift (extractive.SAME_LANGUAGE_LIFT; the latent terms weigh 0: on the
+saved pools a terms weight of 0.1 to 0.4 abstained no more)."""
 """Lift weights tried (extractive.Lift); each weighting gets the highest threshold that keeps MIN_KEPT."""
 
 
@@ -171,13 +175,17 @@ Thresholds = tuple[float, float, float, float, float, float]
 CROSS_LANGUAGE_TERMS."""
 
 
-def answered(pool: Pool, *t: float, lift: Lift | None = None) -> np.ndarray:
+def answered(pool: Pool, *t: float, lift: Lift | None = None, gate: Lift | None = None) -> np.ndarray:
     """What the answerer's rule keeps (does not abstain on) at these thresholds (a Thresholds), with the
-    lift rule across languages where the pool has retrieval's Closeness (extractive.is_relevant)."""
+    lift rule across languages and, for an Arabic pool, the same-language lift `gate`, where the pool has
+    retrieval's Closeness (extractive.is_relevant)."""
     coverage, same, cross, floor, same_terms, cross_terms = t
     same_language = (pool.similarity >= floor) & (
         (pool.coverage >= coverage) | ((pool.similarity >= same) & (pool.latent >= same_terms))
     )
+    gated = gate_of(pool, gate)
+    if gated is not None and gate is not None:
+        same_language &= np.isnan(gated) | (gated >= gate.threshold)
     meaning = (pool.similarity >= cross) & (pool.latent >= cross_terms)
     lifted = lift_of(pool, lift)
     if lifted is not None and lift is not None:
@@ -195,10 +203,10 @@ class Outcome:
     kept: dict[str, float]
 
 
-def outcome(pools: Sequence[Pool], *t: float, lift: Lift | None = None) -> Outcome:
-    kept = {p.name: float(np.mean(answered(p, *t, lift=lift))) for p in pools if p.answerable}
-    abstained_bad = sum(int(np.sum(~answered(p, *t, lift=lift))) for p in pools if not p.answerable)
-    abstained_good = sum(int(np.sum(~answered(p, *t, lift=lift))) for p in pools if p.answerable)
+def outcome(pools: Sequence[Pool], *t: float, lift: Lift | None = None, gate: Lift | None = None) -> Outcome:
+    kept = {p.name: float(np.mean(answered(p, *t, lift=lift, gate=gate))) for p in pools if p.answerable}
+    abstained_bad = sum(int(np.sum(~answered(p, *t, lift=lift, gate=gate))) for p in pools if not p.answerable)
+    abstained_good = sum(int(np.sum(~answered(p, *t, lift=lift, gate=gate))) for p in pools if p.answerable)
     unanswerable = sum(len(p.coverage) for p in pools if not p.answerable)
     precision = abstained_bad / (abstained_bad + abstained_good) if abstained_bad + abstained_good else 0.0
     recall = abstained_bad / unanswerable if unanswerable else 0.0
@@ -256,6 +264,46 @@ def choose_lift(pools: Sequence[Pool], t: Thresholds) -> Lift | None:
     if not lifts:
         return None
     return max(lifts, key=lambda lift: (outcome(pools, *t, lift=lift).f1, [-x for x in weights_of(lift)]))
+
+
+def gate_of(pool: Pool, gate: Lift | None) -> np.ndarray | None:
+    """Each question's same-language lift (nan where the answerer would not use it: an English question,
+    no Closeness); None when the pool has no Closeness at all."""
+    if gate is None or pool.best is None or pool.background is None:
+        return None
+    if pool.language != "ar":
+        return np.full(len(pool.best), np.nan)
+    return gate.score(pool.similarity, pool.best, pool.background, np.zeros(len(pool.best)), np.zeros(len(pool.best)))
+
+
+def gate_threshold(pools: Sequence[Pool], t: Thresholds, weights: tuple[float, float], lift: Lift | None) -> Lift:
+    """The same-language lift with these weights (best, background) and the highest threshold (to 0.001)
+    that keeps MIN_KEPT of every answerable pool (inf: no pool needs it; -inf: none keeps MIN_KEPT)."""
+    threshold = np.inf
+    for pool in pools:
+        gated = gate_of(pool, Lift(*weights, 0.0, np.inf))
+        if not pool.answerable or gated is None:
+            continue
+        ungated = answered(pool, *t, lift=lift)
+        open_rows = ungated & ~np.isnan(gated) & ~answered(pool, *t, lift=lift, gate=Lift(*weights, 0.0, np.inf))
+        needed = int(np.ceil(MIN_KEPT * len(ungated) - 1e-9)) - int((ungated & ~open_rows).sum())
+        if needed <= 0:
+            continue
+        ranked = np.sort(gated[open_rows])[::-1]
+        if needed > len(ranked):
+            return Lift(*weights, 0.0, -np.inf)
+        threshold = min(threshold, float(np.floor(ranked[needed - 1] * 1000) / 1000))
+    return Lift(*weights, 0.0, threshold)
+
+
+def choose_gate(pools: Sequence[Pool], t: Thresholds, lift: Lift | None) -> Lift | None:
+    """The weighting with the highest F1, each at its highest threshold that keeps MIN_KEPT; ties go to the
+    lower weights."""
+    gates = [gate_threshold(pools, t, w, lift) for w in itertools.product(GATE_BEST, GATE_BACKGROUND)]
+    gates = [g for g in gates if np.isfinite(g.threshold)]
+    if not gates:
+        return None
+    return max(gates, key=lambda g: (outcome(pools, *t, lift=lift, gate=g).f1, -g.best, -g.background))
 
 
 def weights_of(lift: Lift) -> tuple[float, float, float, float]:
@@ -393,7 +441,19 @@ def main() -> None:
     )
     english_t: Thresholds = (coverage, NEVER, chosen[2], 0.0, 0.0, chosen[5])
     chosen_lift = choose_lift(english, english_t)
-    current_lift = extractive.CALIBRATED[bundled_model.SHA256].lift
+    calibrated = extractive.CALIBRATED[bundled_model.SHA256]
+    current_lift, current_gate = calibrated.lift, calibrated.same_lift
+    arabic_t: Thresholds = (coverage, chosen[1], NEVER, chosen[3], chosen[4], 0.0)
+    chosen_gate = choose_gate(arabic, arabic_t, None)
+    gate_checks = []
+    for train, test in (halves(arabic), halves(arabic)[::-1]):
+        gate = choose_gate(train, arabic_t, None)
+        if gate is not None:
+            o = outcome(test, *arabic_t, gate=gate)
+            gate_checks.append(
+                f"weights {gate.best:g} / {gate.background:g}, threshold {gate.threshold:.3f}: "
+                f"abstain recall {o.recall:.3f}, kept {min(o.kept.values()):.3f}"
+            )
     cross_checks = []
     for train, test in (halves(english), halves(english)[::-1]):
         lift = choose_lift(train, english_t)
@@ -426,6 +486,20 @@ def main() -> None:
         f"SAME_LANGUAGE_TERMS {chosen[4]:.0f}"
         + ("." if chosen_ar else f" (no thresholds keep {MIN_KEPT:.0%}: the current constants stay)."),
         "",
+        "### Arabic questions: the same-language lift (meaning against the background level)",
+        "",
+        *gate_table(arabic, arabic_t, chosen_gate),
+        "",
+        (
+            "Chosen by the rule (every weighting of GATE_BEST x GATE_BACKGROUND, each at its highest threshold "
+            f"that keeps {MIN_KEPT:.0%}, the thresholds above fixed): {gate_constants(chosen_gate)}."
+            if chosen_gate is not None
+            else f"No weighting keeps {MIN_KEPT:.0%}: the current constants stay."
+        ),
+        "",
+        "Held apart, as for the English lift below (weights and threshold chosen on one half of each Arabic pool, "
+        "measured on the other half): " + "; ".join(gate_checks) + ".",
+        "",
         "### English questions over Arabic passages: similarity threshold",
         "",
         *grid_table(english, shown_en),
@@ -455,8 +529,8 @@ def main() -> None:
         "|---|---|---:|---:|---:|---:|",
     ]
     for pool in [*calibration, *seeds]:
-        now = np.mean(answered(pool, *chosen, lift=chosen_lift or current_lift))
-        before = np.mean(answered(pool, *current, lift=current_lift))
+        now = np.mean(answered(pool, *chosen, lift=chosen_lift or current_lift, gate=chosen_gate or current_gate))
+        before = np.mean(answered(pool, *current, lift=current_lift, gate=current_gate))
         holds = f"{np.mean(pool.contains):.3f}" if pool.answerable else "-"
         lines.append(
             f"| {pool.name} | {'yes' if pool.answerable else 'no'} | {len(pool.coverage)} | {now:.3f} | "
@@ -467,7 +541,8 @@ def main() -> None:
         f"Current constants in assistant/extractive.py: ABSTAIN_BELOW {current[0]}, SAME_LANGUAGE_SIMILARITY "
         f"{_shown(current[1])}, CROSS_LANGUAGE_SIMILARITY {_shown(current[2])}, SAME_LANGUAGE_FLOOR "
         f"{current[3]:.2f}, SAME_LANGUAGE_TERMS {current[4]:.0f}, CROSS_LANGUAGE_TERMS {current[5]:.0f}"
-        + (f", {lift_constants(current_lift)}." if current_lift is not None else "."),
+        + (f", {lift_constants(current_lift)}" if current_lift is not None else "")
+        + (f", {gate_constants(current_gate)}." if current_gate is not None else "."),
         "",
         "### Distributions of the top-scored sentence",
         "",
@@ -520,6 +595,38 @@ def lift_table(pools: Sequence[Pool], t: Thresholds, chosen: Lift | None) -> lis
         cells += [f"{o.f1:.3f}", *(f"{o.kept[name]:.3f}" for name in answerable)]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def gate_table(pools: Sequence[Pool], t: Thresholds, chosen: Lift | None) -> list[str]:
+    """Each weighting of the Arabic same-language lift at its highest threshold that keeps MIN_KEPT."""
+    names = [p.name for p in pools if p.answerable]
+    lines = [
+        "| best weight | background weight | threshold | abstain precision | abstain recall | "
+        + " | ".join(f"kept: {n}" for n in names)
+        + " |",
+        "|---:|---:|---:|---:|---:|" + "---:|" * len(names),
+    ]
+    for weights in itertools.product(GATE_BEST, GATE_BACKGROUND):
+        gate = gate_threshold(pools, t, weights, None)
+        if not np.isfinite(gate.threshold):
+            continue
+        o = outcome(pools, *t, gate=gate)
+        mark = (
+            " (chosen)"
+            if chosen is not None and (gate.best, gate.background) == (chosen.best, chosen.background)
+            else ""
+        )
+        cells = [f"{gate.best:g}{mark}", f"{gate.background:g}", f"{gate.threshold:.3f}", f"{o.precision:.3f}"]
+        lines.append("| " + " | ".join([*cells, f"{o.recall:.3f}", *(f"{o.kept[n]:.3f}" for n in names)]) + " |")
+    return lines
+
+
+def gate_constants(gate: Lift) -> str:
+    """The same-language lift as assistant/extractive.py's constants."""
+    return (
+        f"SAME_LANGUAGE_BEST {gate.best:g}, SAME_LANGUAGE_BACKGROUND {gate.background:g}, "
+        f"SAME_LANGUAGE_LIFT {gate.threshold:.3f}"
+    )
 
 
 def lift_constants(lift: Lift) -> str:

@@ -129,3 +129,58 @@ def test_words_found_still_vouch_across_languages_whatever_the_background() -> N
 def test_a_model_without_a_background_gets_no_closeness(seed_assistant: Assistant) -> None:
     retrieval = seed_assistant.retriever.retrieve("How many Americans were killed in Manbij?", 3)
     assert retrieval.dense and retrieval.passages and retrieval.closeness is None
+
+
+ARABIC_QUESTION = "كم أمريكيا قتل في الهجوم في منبج؟"
+
+
+def same_language_gate() -> Lift:
+    gate = CALIBRATED[bundled_model.SHA256].same_lift
+    assert gate is not None and gate.terms == 0.0 and gate.alignment == 0.0
+    return gate
+
+
+def test_in_arabic_a_sentence_whose_words_match_still_needs_the_same_language_lift() -> None:
+    gate = same_language_gate()
+    rule = CALIBRATED[bundled_model.SHA256]
+    best = max(score_sentences(ARABIC_QUESTION, [passage(MANBIJ, 0.86, 30.0)], None), key=lambda s: s.score)
+    assert best.coverage >= rule.coverage  # its words vouch for it: answered without a Closeness
+    assert is_relevant(best, "ar", "ar", rule)
+    # the background level at which this sentence (index best 0.86) just reaches the gate
+    at = (gate.score(0.86, 0.86, 0.0, 0.0, 0.0) - gate.threshold) / gate.background
+    assert is_relevant(best, "ar", "ar", rule, Closeness(0.86, at - 0.01))
+    assert not is_relevant(best, "ar", "ar", rule, Closeness(0.86, at + 0.01))
+    # the background is Arabic text: an English question over an English passage is not gated
+    english = max(
+        score_sentences(QUESTION, [passage("Four Americans were killed in the attack.", 0.86, 30.0)], None),
+        key=lambda s: s.score,
+    )
+    assert is_relevant(english, "en", "en", rule) == is_relevant(english, "en", "en", rule, Closeness(0.86, at + 0.5))
+    assert is_relevant(english, "en", "en", rule)
+    assert UNCALIBRATED.same_lift is None
+
+
+def test_extract_answer_abstains_on_an_arabic_question_as_close_to_generic_arabic() -> None:
+    gate = same_language_gate()
+    near = [passage(MANBIJ, 0.86, 30.0)]
+    at = (gate.score(0.86, 0.86, 0.0, 0.0, 0.0) - gate.threshold) / gate.background
+    reader = CalibratedReader()
+    answered = extract_answer(ARABIC_QUESTION, near, embedder=reader, closeness=Closeness(0.86, at - 0.05))  # type: ignore[arg-type]
+    assert not answered.abstained and answered.language == "ar"
+    generic = extract_answer(ARABIC_QUESTION, near, embedder=reader, closeness=Closeness(0.86, at + 0.05))  # type: ignore[arg-type]
+    assert generic.abstained and generic.language == "ar"
+
+
+def test_a_follow_up_is_not_gated_by_the_same_language_lift() -> None:
+    gate = same_language_gate()
+    near = [passage(MANBIJ, 0.86, 30.0)]
+    generic = Closeness(0.86, (gate.score(0.86, 0.86, 0.0, 0.0, 0.0) - gate.threshold) / gate.background + 0.05)
+    reader = CalibratedReader()
+    alone = extract_answer(ARABIC_QUESTION, near, embedder=reader, closeness=generic)  # type: ignore[arg-type]
+    assert alone.abstained
+    # the same words as the standalone form of a follow-up ("and in Manbij?") after an earlier question
+    joined = extract_answer(ARABIC_QUESTION, near, embedder=reader, closeness=generic, asked="وفي منبج؟")  # type: ignore[arg-type]
+    assert not joined.abstained and joined.language == "ar"
+    # a question asked after earlier turns, even one the follow-up rule lets stand alone
+    later = extract_answer(ARABIC_QUESTION, near, embedder=reader, closeness=generic, in_conversation=True)  # type: ignore[arg-type]
+    assert not later.abstained and later.language == "ar"
