@@ -188,14 +188,21 @@ def measure(assistant: Assistant, chunks: int, args: argparse.Namespace) -> list
         "",
         "### Questions the articles cannot answer",
         "",
-        "| kind | language | questions | abstained |",
-        "|---|---|---:|---:|",
+        "| kind | language | questions | abstained | abstained after an answered turn |",
+        "|---|---|---:|---:|---:|",
     ]
     for kind in ("off-topic", "near-miss"):
         for language in ("ar", "en"):
             items = [u for u in unanswerable if u["kind"] == kind and u["language"] == language]
             abstained = sum(assistant.ask(u["question"]).abstained for u in items)
-            lines.append(f"| {kind} | {language} | {len(items)} | {abstained} ({abstained / len(items):.0%}) |")
+            # the same questions as the second turn, after the first seed question of that language (answered)
+            first = next(q["question"] for q in questions if q["language"] == language)
+            history = [(first, assistant.ask(first).text)]
+            later = sum(assistant.ask(u["question"], history=history).abstained for u in items)
+            lines.append(
+                f"| {kind} | {language} | {len(items)} | {abstained} ({abstained / len(items):.0%}) "
+                f"| {later} ({later / len(items):.0%}) |"
+            )
     lines += [
         "",
         "### Conversations (the last turn: right article, in the language of that turn)",
