@@ -78,11 +78,11 @@ LIFT_BEST = tuple(0.25 * i for i in range(13))
 LIFT_BACKGROUND = tuple(0.25 * i for i in range(17))
 LIFT_TERMS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
 LIFT_ALIGNMENT = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
+"""Lift weights tried (extractive.Lift); each weighting gets the highest threshold that keeps MIN_KEPT."""
 GATE_BEST = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5)
 GATE_BACKGROUND = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5)
 """Weights of the Arabic same-language lift (extractive.SAME_LANGUAGE_LIFT; the latent terms weigh 0: on the
 saved pools a terms weight of 0.1 to 0.4 abstained no more)."""
-"""Lift weights tried (extractive.Lift); each weighting gets the highest threshold that keeps MIN_KEPT."""
 
 
 @dataclass(frozen=True)
