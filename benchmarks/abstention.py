@@ -5,10 +5,13 @@ passages, or abstains when the top-scored sentence is not close enough to the qu
   same language   answer when its similarity to the question reaches SAME_LANGUAGE_FLOOR and either
                   its coverage (share of the question's words and character 3-grams found in it)
                   reaches ABSTAIN_BELOW, or its similarity reaches SAME_LANGUAGE_SIMILARITY and its
-                  passage's latent-term score reaches SAME_LANGUAGE_TERMS
+                  passage's latent-term score reaches SAME_LANGUAGE_TERMS; for an Arabic question with
+                  retrieval's Closeness, also its same-language lift (similarity + SAME_LANGUAGE_BEST x best
+                  - SAME_LANGUAGE_BACKGROUND x background) reaches SAME_LANGUAGE_LIFT
   across languages (an English question over Arabic text: words cannot match) answer when the
                   coverage reaches ABSTAIN_BELOW, or the similarity reaches CROSS_LANGUAGE_SIMILARITY and
-                  the passage's latent-term score reaches CROSS_LANGUAGE_TERMS
+                  the passage's latent-term score reaches CROSS_LANGUAGE_TERMS (with a Closeness: the lift,
+                  CROSS_LANGUAGE_LIFT)
 The similarities come from the passage vectors of the bundled multilingual-e5-small, the latent-term
 scores from its sparse head (the dot product of the question's and the passage's terms, as retrieval
 computes it).
