@@ -48,7 +48,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -279,7 +279,7 @@ def gate_of(pool: Pool, gate: Lift | None) -> np.ndarray | None:
     return gate.score(pool.similarity, pool.best, pool.background, np.zeros(len(pool.best)), np.zeros(len(pool.best)))
 
 
-def gate_threshold(pools: Sequence[Pool], t: Thresholds, weights: tuple[float, float], lift: Lift | None) -> Lift:
+def gate_threshold(pools: Sequence[Pool], t: Thresholds, weights: tuple[float, float]) -> Lift:
     """The same-language lift with these weights (best, background) and the highest threshold (to 0.001)
     that keeps MIN_KEPT of every answerable pool (inf: no pool needs it; -inf: none keeps MIN_KEPT)."""
     threshold = np.inf
@@ -287,8 +287,8 @@ def gate_threshold(pools: Sequence[Pool], t: Thresholds, weights: tuple[float, f
         gated = gate_of(pool, Lift(*weights, 0.0, np.inf))
         if not pool.answerable or gated is None:
             continue
-        ungated = answered(pool, *t, lift=lift)
-        open_rows = ungated & ~np.isnan(gated) & ~answered(pool, *t, lift=lift, gate=Lift(*weights, 0.0, np.inf))
+        ungated = answered(pool, *t)
+        open_rows = ungated & ~np.isnan(gated) & ~answered(pool, *t, gate=Lift(*weights, 0.0, np.inf))
         needed = int(np.ceil(MIN_KEPT * len(ungated) - 1e-9)) - int((ungated & ~open_rows).sum())
         if needed <= 0:
             continue
@@ -299,14 +299,33 @@ def gate_threshold(pools: Sequence[Pool], t: Thresholds, weights: tuple[float, f
     return Lift(*weights, 0.0, threshold)
 
 
-def choose_gate(pools: Sequence[Pool], t: Thresholds, lift: Lift | None) -> Lift | None:
+def choose_gate(pools: Sequence[Pool], t: Thresholds) -> Lift | None:
     """The weighting with the highest F1, each at its highest threshold that keeps MIN_KEPT; ties go to the
     lower weights."""
-    gates = [gate_threshold(pools, t, w, lift) for w in itertools.product(GATE_BEST, GATE_BACKGROUND)]
+    gates = [gate_threshold(pools, t, w) for w in itertools.product(GATE_BEST, GATE_BACKGROUND)]
     gates = [g for g in gates if np.isfinite(g.threshold)]
     if not gates:
         return None
-    return max(gates, key=lambda g: (outcome(pools, *t, lift=lift, gate=g).f1, -g.best, -g.background))
+    return max(gates, key=lambda g: (outcome(pools, *t, gate=g).f1, -g.best, -g.background))
+
+
+def held_apart(
+    pools: Sequence[Pool],
+    fit: Callable[[list[Pool]], Lift | None],
+    measure: Callable[[list[Pool], Lift], Outcome],
+    shown: Callable[[Lift], Sequence[float]],
+) -> list[str]:
+    """A lift fitted on one half of the pools and measured on the other, both ways round, as report lines."""
+    checks = []
+    for train, test in (halves(pools), halves(pools)[::-1]):
+        lift = fit(train)
+        if lift is not None:
+            o = measure(test, lift)
+            checks.append(
+                f"weights {' / '.join(f'{w:g}' for w in shown(lift))}, threshold {lift.threshold:.3f}: "
+                f"abstain recall {o.recall:.3f}, kept {min(o.kept.values()):.3f}"
+            )
+    return checks
 
 
 def weights_of(lift: Lift) -> tuple[float, float, float, float]:
@@ -447,25 +466,19 @@ def main() -> None:
     calibrated = extractive.CALIBRATED[bundled_model.SHA256]
     current_lift, current_gate = calibrated.lift, calibrated.same_lift
     arabic_t: Thresholds = (coverage, chosen[1], NEVER, chosen[3], chosen[4], 0.0)
-    chosen_gate = choose_gate(arabic, arabic_t, None)
-    gate_checks = []
-    for train, test in (halves(arabic), halves(arabic)[::-1]):
-        gate = choose_gate(train, arabic_t, None)
-        if gate is not None:
-            o = outcome(test, *arabic_t, gate=gate)
-            gate_checks.append(
-                f"weights {gate.best:g} / {gate.background:g}, threshold {gate.threshold:.3f}: "
-                f"abstain recall {o.recall:.3f}, kept {min(o.kept.values()):.3f}"
-            )
-    cross_checks = []
-    for train, test in (halves(english), halves(english)[::-1]):
-        lift = choose_lift(train, english_t)
-        if lift is not None:
-            o = outcome(test, *english_t, lift=lift)
-            cross_checks.append(
-                f"weights {' / '.join(f'{w:g}' for w in weights_of(lift))}, threshold {lift.threshold:.3f}: "
-                f"abstain recall {o.recall:.3f}, kept {min(o.kept.values()):.3f}"
-            )
+    chosen_gate = choose_gate(arabic, arabic_t)
+    gate_checks = held_apart(
+        arabic,
+        lambda pools: choose_gate(pools, arabic_t),
+        lambda pools, gate: outcome(pools, *arabic_t, gate=gate),
+        lambda gate: (gate.best, gate.background),
+    )
+    cross_checks = held_apart(
+        english,
+        lambda pools: choose_lift(pools, english_t),
+        lambda pools, lift: outcome(pools, *english_t, lift=lift),
+        weights_of,
+    )
     shown_ar: list[Thresholds] = [
         (c, s, NEVER, f, t, 0.0)
         for c in COVERAGES
@@ -610,7 +623,7 @@ def gate_table(pools: Sequence[Pool], t: Thresholds, chosen: Lift | None) -> lis
         "|---:|---:|---:|---:|---:|" + "---:|" * len(names),
     ]
     for weights in itertools.product(GATE_BEST, GATE_BACKGROUND):
-        gate = gate_threshold(pools, t, weights, None)
+        gate = gate_threshold(pools, t, weights)
         if not np.isfinite(gate.threshold):
             continue
         o = outcome(pools, *t, gate=gate)

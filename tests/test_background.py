@@ -147,7 +147,7 @@ def test_in_arabic_a_sentence_whose_words_match_still_needs_the_same_language_li
     assert best.coverage >= rule.coverage  # its words vouch for it: answered without a Closeness
     assert is_relevant(best, "ar", "ar", rule)
     # the background level at which this sentence (index best 0.86) just reaches the gate
-    at = (gate.score(0.86, 0.86, 0.0, 0.0, 0.0) - gate.threshold) / gate.background
+    at = background_at_threshold(gate, 0.86, 0.86, 0.0)
     assert is_relevant(best, "ar", "ar", rule, Closeness(0.86, at - 0.01))
     assert not is_relevant(best, "ar", "ar", rule, Closeness(0.86, at + 0.01))
     # the background is Arabic text: an English question over an English passage is not gated
@@ -163,7 +163,7 @@ def test_in_arabic_a_sentence_whose_words_match_still_needs_the_same_language_li
 def test_extract_answer_abstains_on_an_arabic_question_as_close_to_generic_arabic() -> None:
     gate = same_language_gate()
     near = [passage(MANBIJ, 0.86, 30.0)]
-    at = (gate.score(0.86, 0.86, 0.0, 0.0, 0.0) - gate.threshold) / gate.background
+    at = background_at_threshold(gate, 0.86, 0.86, 0.0)
     reader = CalibratedReader()
     answered = extract_answer(ARABIC_QUESTION, near, embedder=reader, closeness=Closeness(0.86, at - 0.05))  # type: ignore[arg-type]
     assert not answered.abstained and answered.language == "ar"
@@ -174,7 +174,7 @@ def test_extract_answer_abstains_on_an_arabic_question_as_close_to_generic_arabi
 def test_a_follow_up_is_not_gated_by_the_same_language_lift() -> None:
     gate = same_language_gate()
     near = [passage(MANBIJ, 0.86, 30.0)]
-    generic = Closeness(0.86, (gate.score(0.86, 0.86, 0.0, 0.0, 0.0) - gate.threshold) / gate.background + 0.05)
+    generic = Closeness(0.86, background_at_threshold(gate, 0.86, 0.86, 0.0) + 0.05)
     reader = CalibratedReader()
     alone = extract_answer(ARABIC_QUESTION, near, embedder=reader, closeness=generic)  # type: ignore[arg-type]
     assert alone.abstained
