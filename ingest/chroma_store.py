@@ -21,6 +21,14 @@ COLLECTION = "articles"
 # 0.9999 on 100k synthetic 1024-d vectors, where Chroma's defaults (16 neighbours, ef 100/100) lose all ten
 # true neighbours for 5.6% of queries. Chroma applies it to new collections only (rebuild to change it).
 HNSW = {"space": "cosine", "max_neighbors": 32, "ef_construction": 200, "ef_search": 256}
+# Chroma's default: an embedded writer saves its vector index files (the graph's changed elements and the
+# whole id map, tens of MB at a million vectors) after every this many records (`ChromaStore.save_after`).
+SYNC_THRESHOLD = 1000
+# Chroma refuses a sync threshold below its batch size (100 by default)
+SMALLEST_SYNC_THRESHOLD = 100
+# Records that may wait unsaved in Chroma's log (an interrupted write replays them into the graph when
+# the index is next opened: about a minute and a half at a million vectors here)
+LARGEST_SYNC_THRESHOLD = 50_000
 
 
 class DenseStoreUnavailableError(RuntimeError):
@@ -47,6 +55,7 @@ class ChromaStore:
         self._collection = collection
         self._client = client
         self.location = location
+        self._threshold_changed = False
 
     @classmethod
     def open(
@@ -90,8 +99,37 @@ class ChromaStore:
 
     def close(self) -> None:
         """Release the client (an embedded one frees its vector index once no other store in the process uses it)."""
+        if self._threshold_changed:
+            self._set_sync_threshold(SYNC_THRESHOLD)
         _close(self._client)
         self._collection = None
+
+    def save_after(self, count: int) -> bool:
+        """Have an embedded store save its vector index once, after the next `count` records this process writes.
+
+        Chroma saves the graph's changed elements and its whole id map after every `SYNC_THRESHOLD` records
+        (deletes count too), so a change of 10,000 chunks at a million vectors saved the index twenty times;
+        records not yet saved are replayed into the graph by every process that opens it next. Call before
+        anything in this process reads the vectors (the threshold is read when Chroma loads the index), with
+        the exact number of ids to delete and upsert: the records Chroma already holds unsaved are added to
+        it. More than `LARGEST_SYNC_THRESHOLD` records are saved every that many, and the last of them by the
+        next process that opens the index. `close()` restores the default for other processes. Returns
+        whether the threshold was set (not for a server, nor for fewer records than Chroma's batch size).
+        """
+        if not isinstance(self.location, Path) or count <= 0:
+            return False
+        threshold = min(count + _unsaved_records(self.location, str(self._collection.id)), LARGEST_SYNC_THRESHOLD)
+        if threshold < SMALLEST_SYNC_THRESHOLD:
+            return False
+        self._set_sync_threshold(threshold)
+        self._threshold_changed = threshold != SYNC_THRESHOLD
+        return True
+
+    def _set_sync_threshold(self, threshold: int) -> None:
+        try:
+            self._collection.modify(configuration={"hnsw": {"sync_threshold": threshold}})
+        except Exception as error:  # noqa: BLE001 - saving more often is slower, never wrong
+            logger.info("could not set Chroma's sync threshold to %d: %s", threshold, error)
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -271,6 +309,32 @@ def inspect_embedded(chroma_dir: Path, collection: str = COLLECTION) -> StoredCo
     if vector is not None and (chroma_dir / str(vector)).is_dir():
         files = [f"{vector}/{p.name}" for p in sorted((chroma_dir / str(vector)).iterdir()) if p.is_file()]
     return StoredCollection(count, tuple(files))
+
+
+def _unsaved_records(chroma_dir: Path, collection_id: str) -> int:
+    """Records of the collection's log that its vector index files do not hold yet (0 when unknown)."""
+    import sqlite3
+
+    database = chroma_dir / "chroma.sqlite3"
+    try:
+        db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        try:
+            row = db.execute(
+                "SELECT m.seq_id FROM segments s JOIN max_seq_id m ON m.segment_id = s.id "
+                "WHERE s.collection = ? AND s.scope = 'VECTOR'",
+                (collection_id,),
+            ).fetchone()
+            saved = int(row[0]) if row and row[0] is not None else 0
+            found = db.execute(
+                "SELECT COUNT(*) FROM embeddings_queue WHERE topic LIKE ? AND seq_id > ?",
+                (f"%/{collection_id}", saved),
+            ).fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as error:
+        logger.debug("could not read Chroma's log: %s", error)
+        return 0
+    return int(found[0])
 
 
 def _close(client: Any) -> None:

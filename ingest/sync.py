@@ -564,6 +564,7 @@ class _Sync:
         """Delete the vectors of `gone` chunks, add `new` ones (reusing vectors and passage rows of identical text)."""
         store = self.store()
         embedder = self.embedder() if new else self._embedder
+        store.save_after(len(gone) + (len(new) if embedder is not None else 0))  # before reading any vector
         reuse: dict[str, np.ndarray] = {}
         rows: dict[str, bytes] = {}
         texts = {c.text for c in new}
