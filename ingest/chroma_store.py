@@ -56,6 +56,7 @@ class ChromaStore:
         self._client = client
         self.location = location
         self._threshold_changed = False
+        self._threshold_capped = False
 
     @classmethod
     def open(
@@ -99,10 +100,15 @@ class ChromaStore:
 
     def close(self) -> None:
         """Release the client (an embedded one frees its vector index once no other store in the process uses it)."""
+        capped = self._threshold_capped and isinstance(self.location, Path)
+        name = self._collection.name if capped else ""
         if self._threshold_changed:
             self._set_sync_threshold(SYNC_THRESHOLD)
+        self._threshold_changed = self._threshold_capped = False
         _close(self._client)
         self._collection = None
+        if capped:
+            _save_unsaved(Path(self.location), name)
 
     def save_after(self, count: int) -> bool:
         """Have an embedded store save its vector index once, after the next `count` records this process writes.
@@ -112,17 +118,19 @@ class ChromaStore:
         records not yet saved are replayed into the graph by every process that opens it next. Call before
         anything in this process reads the vectors (the threshold is read when Chroma loads the index), with
         the exact number of ids to delete and upsert: the records Chroma already holds unsaved are added to
-        it. More than `LARGEST_SYNC_THRESHOLD` records are saved every that many, and the last of them by the
-        next process that opens the index. `close()` restores the default for other processes. Returns
+        it. More than `LARGEST_SYNC_THRESHOLD` records are saved every that many, and `close()` saves the
+        rest (opening the index again once). `close()` restores the default for other processes. Returns
         whether the threshold was set (not for a server, nor for fewer records than Chroma's batch size).
         """
         if not isinstance(self.location, Path) or count <= 0:
             return False
-        threshold = min(count + _unsaved_records(self.location, str(self._collection.id)), LARGEST_SYNC_THRESHOLD)
+        wanted = count + _unsaved_records(self.location, str(self._collection.id))
+        threshold = min(wanted, LARGEST_SYNC_THRESHOLD)
         if threshold < SMALLEST_SYNC_THRESHOLD:
             return False
         self._set_sync_threshold(threshold)
         self._threshold_changed = threshold != SYNC_THRESHOLD
+        self._threshold_capped = wanted > threshold
         return True
 
     def _set_sync_threshold(self, threshold: int) -> None:
@@ -309,6 +317,27 @@ def inspect_embedded(chroma_dir: Path, collection: str = COLLECTION) -> StoredCo
     if vector is not None and (chroma_dir / str(vector)).is_dir():
         files = [f"{vector}/{p.name}" for p in sorted((chroma_dir / str(vector)).iterdir()) if p.is_file()]
     return StoredCollection(count, tuple(files))
+
+
+def _save_unsaved(chroma_dir: Path, collection: str) -> None:
+    """Save the records a capped write left in Chroma's log now, not in the next process that opens the index.
+
+    A new client loads the saved index and replays the log into it; with the threshold set to what is
+    unsaved, Chroma saves once it has replayed them.
+    """
+    try:
+        store = ChromaStore.open(chroma_dir, collection=collection, create=False)
+    except Exception as error:  # noqa: BLE001 - the next process replays them instead
+        logger.info("could not reopen %s to save its vector index: %s", chroma_dir, error)
+        return
+    try:
+        unsaved = _unsaved_records(chroma_dir, str(store._collection.id))
+        if unsaved >= SMALLEST_SYNC_THRESHOLD:
+            store._set_sync_threshold(unsaved)
+            store._threshold_changed = True
+            store._collection.get(limit=1, include=["embeddings"])  # loads the index: replayed, then saved
+    finally:
+        store.close()
 
 
 def _unsaved_records(chroma_dir: Path, collection_id: str) -> int:

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ingest.chroma_store import (
     HNSW,
-    LARGEST_SYNC_THRESHOLD,
     SMALLEST_SYNC_THRESHOLD,
     SYNC_THRESHOLD,
     ChromaStore,
@@ -119,12 +119,35 @@ def test_a_plan_made_too_late_or_too_large_is_slower_never_wrong(tmp_path: Path)
     store = ChromaStore.open(tmp_path)
     fill(store, "a", 200, seed=4)
     store.search(vectors(1, seed=9)[0], 1)  # loads the index with the default threshold
-    assert store.save_after(5 * LARGEST_SYNC_THRESHOLD)
+    assert store.save_after(200)
     fill(store, "b", 200, seed=5)
     store.close()
     assert unsaved(tmp_path) == 400
+    store = ChromaStore.open(tmp_path)
+    assert store.save_after(1_000)  # 400 unsaved and 1,000 planned, 100 written
+    fill(store, "c", 100, seed=6)
+    store.close()
+    assert unsaved(tmp_path) == 500
     assert hnsw_configuration(tmp_path)["sync_threshold"] == SYNC_THRESHOLD
-    assert in_fresh_process(tmp_path, vectors(200, seed=5)[3]) == (400, "b3")
+    assert in_fresh_process(tmp_path, vectors(200, seed=5)[3]) == (500, "b3")
+    assert in_fresh_process(tmp_path, vectors(100, seed=6)[8]) == (500, "c8")
+
+
+def test_more_records_than_the_cap_are_saved_every_cap_and_the_rest_on_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.chroma_store as chroma_store
+
+    monkeypatch.setattr(chroma_store, "LARGEST_SYNC_THRESHOLD", 300)
+    store = ChromaStore.open(tmp_path)
+    assert store.save_after(700)
+    for part in range(7):  # one Chroma write each: saved after the third and the sixth
+        ids = [f"d{part}-{i}" for i in range(100)]
+        store.add(ids, vectors(100, seed=20 + part), None, [{"source": "d.txt"}] * 100)
+    store.close()
+    assert unsaved(tmp_path) == 0
+    assert hnsw_configuration(tmp_path)["sync_threshold"] == SYNC_THRESHOLD
+    assert in_fresh_process(tmp_path, vectors(100, seed=26)[5]) == (700, "d6-5")
 
 
 def test_a_server_store_keeps_chromas_default(tmp_path: Path) -> None:
