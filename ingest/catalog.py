@@ -425,6 +425,10 @@ class Catalog:
             found.update(self._table_rows(f"SELECT source, story FROM stories WHERE source IN ({marks})", batch))
         return found
 
+    def all_stories(self) -> dict[str, str]:
+        """The story of every article that shares one (one read of the table)."""
+        return dict(self._table_rows("SELECT source, story FROM stories", ()))
+
     def story_members(self, stories: Iterable[str]) -> dict[str, list[str]]:
         """The articles of each story, in source order."""
         found: dict[str, list[str]] = {}

@@ -86,6 +86,8 @@ class IndexState:
     """Chroma's vector index files (relative to chroma/) that never change between ingests; empty for a server."""
     manifest_stat: tuple[int, int, int, int] = (0, 0, 0, 0)
     """Size, modification time, change time and inode of the manifest as the ingest left it."""
+    chroma_stat: tuple[int, int, int, int] = (0, 0, 0, 0)
+    """The same of an embedded store's chroma.sqlite3 (zeros: not recorded; a server)."""
     written_at: str = ""
 
     def same_generation(self, other: IndexState | None) -> bool:
@@ -108,6 +110,7 @@ class IndexState:
             "dense_count": self.dense_count,
             "dense_files": {name: s.to_json() for name, s in sorted(self.dense_files.items())},
             "manifest_stat": list(self.manifest_stat),
+            "chroma_stat": list(self.chroma_stat),
             "written_at": self.written_at or datetime.now(UTC).isoformat(timespec="seconds"),
         }
         text = json.dumps(body, ensure_ascii=False, sort_keys=True)
@@ -142,6 +145,7 @@ def read_state(layout: IndexLayout) -> IndexState | None:
             dense_count=int(body["dense_count"]),
             dense_files={name: FileSum.from_json(value) for name, value in body["dense_files"].items()},
             manifest_stat=_stat_tuple(body["manifest_stat"]),
+            chroma_stat=_stat_tuple(body.get("chroma_stat", [0, 0, 0, 0])),  # absent before it was recorded
             written_at=str(body["written_at"]),
         )
     except StateDamagedError:
@@ -152,8 +156,20 @@ def read_state(layout: IndexLayout) -> IndexState | None:
 
 def manifest_stat(layout: IndexLayout) -> tuple[int, int, int, int]:
     """The manifest file's size, modification time, change time and inode now ((0, 0, 0, 0) when absent)."""
+    return _file_stat(layout.manifest)
+
+
+def chroma_stat(layout: IndexLayout) -> tuple[int, int, int, int]:
+    """The same of an embedded store's chroma.sqlite3; zeros while a rollback journal beside it is not done."""
+    database = layout.chroma / "chroma.sqlite3"
+    if database.with_name("chroma.sqlite3-journal").exists():
+        return (0, 0, 0, 0)
+    return _file_stat(database)
+
+
+def _file_stat(path: Path) -> tuple[int, int, int, int]:
     try:
-        stat = layout.manifest.stat()
+        stat = path.stat()
     except OSError:
         return (0, 0, 0, 0)
     return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)

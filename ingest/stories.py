@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ingest.catalog import Catalog
-from ingest.wire import DEFAULT_PARAMS, Signature, WireParams, group_stories, signature
+from ingest.wire import DEFAULT_PARAMS, WireParams, group_signature_bytes, signature
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +47,8 @@ def refresh_stories(catalog: Catalog, params: WireParams = DEFAULT_PARAMS) -> St
     stored, lacking = catalog.signatures(params.version)
     for start in range(0, len(lacking), BATCH):
         stored.update(sign_articles(catalog, lacking[start : start + BATCH], params))
-    groups = group_stories({source: Signature.from_bytes(data) for source, data in stored.items()}, params)
-    if groups != catalog.stories(stored):
+    groups = group_signature_bytes(stored, params)
+    if groups != catalog.all_stories():
         catalog.set_stories(groups)
     update = StoriesUpdate(len(lacking), len(groups), len(set(groups.values())), time.monotonic() - started)
     logger.info("wire stories: %d articles signed, %d in %d stories", update.signed, update.grouped, update.stories)

@@ -60,10 +60,19 @@ from ingest.integrity import (
     check_state,
     probe_dense,
 )
-from ingest.layout import MANIFEST, IndexLayout, IndexState, dense_location, manifest_stat, write_state
+from ingest.layout import (
+    MANIFEST,
+    IndexLayout,
+    IndexState,
+    chroma_stat,
+    dense_location,
+    manifest_stat,
+    write_state,
+)
 from ingest.lexical import LexicalChange, LexicalDamagedError, LexicalDocument, analyze_fields, encode_terms
 from ingest.loading import SkipFile
 from ingest.metadata import outlet_key
+from ingest.panics import is_panic
 from ingest.passage_vectors import embed_passages
 from ingest.planning import Plan, plan_changes
 from ingest.reader import manifest_damaged
@@ -147,6 +156,7 @@ def publish_generation(settings: Settings, generation: int, record: GenerationRe
         dense_count=count,
         dense_files=dense_files,
         manifest_stat=manifest_stat(layout),
+        chroma_stat=(0, 0, 0, 0) if settings.chroma_url else chroma_stat(layout),
     )
     write_state(layout, state)
     remove_generations(layout.lexical, keep={record.name})
@@ -402,8 +412,8 @@ class _Sync:
         if self.settings.chroma_url:
             if dense_built and not problems:
                 health.dense_count = self.store().count()
-        elif not problems:
-            problems = check_chroma_database(self.layout)
+        elif not problems and self._chroma_database_changed(health.state):
+            problems = check_chroma_database(self.layout)  # reads every page: hundreds of MB at 1M vectors
         if not problems and not self.settings.chroma_url:
             try:
                 stored = inspect_embedded(self.layout.chroma, self.settings.chroma_collection)
@@ -426,6 +436,11 @@ class _Sync:
                 PartProblem("dense", f"Chroma holds {health.dense_count:,} vectors, the manifest {chunks:,} chunks")
             )
 
+    def _chroma_database_changed(self, state: IndexState | None) -> bool:
+        """True when chroma.sqlite3 is not as the last ingest left it (or that was not recorded)."""
+        now = chroma_stat(self.layout)
+        return state is None or now == (0, 0, 0, 0) or now != state.chroma_stat
+
     def _dense_files_moved(self, state: IndexState | None) -> bool:
         """True when Chroma's vector index files are not as the last ingest recorded them."""
         return state is None or bool(changed_files(self.layout.chroma, state.dense_files))
@@ -437,8 +452,8 @@ class _Sync:
             self._store = None
         try:
             ChromaStore.drop(dense_location(self.settings), self.settings.chroma_collection)
-        except Exception as error:
-            if self.settings.chroma_url:
+        except BaseException as error:  # a damaged chroma.sqlite3 can make Chroma panic as it starts
+            if self.settings.chroma_url or not (isinstance(error, Exception) or is_panic(error)):
                 raise
             logger.info("could not drop the damaged collection (%s); removing %s", error, self.layout.chroma)
             shutil.rmtree(self.layout.chroma, ignore_errors=True)
@@ -462,7 +477,8 @@ class _Sync:
     def _stale(self, state: IndexState) -> bool:
         """True when state.json no longer describes the manifest or Chroma's files as they are."""
         return manifest_stat(self.layout) != state.manifest_stat or (
-            not self.settings.chroma_url and bool(check_dense_files(self.layout, state))
+            not self.settings.chroma_url
+            and (bool(check_dense_files(self.layout, state)) or chroma_stat(self.layout) != state.chroma_stat)
         )
 
     def _rebuild_lexical(

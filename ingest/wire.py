@@ -171,11 +171,31 @@ def group_stories(signatures: Mapping[str, Signature], params: WireParams = DEFA
     Articles without a copy are left out. Candidate pairs come from LSH bands; each is checked with the
     containment rule of `same_story` (vectorized); stories are the connected groups of checked pairs.
     """
-    names = sorted(s for s, sig in signatures.items() if sig.size >= params.min_shingles)
+    names = sorted(signatures)
     if len(names) < 2:
         return {}
     matrix = np.stack([signatures[n].values for n in names]).astype(np.uint32)
     sizes = np.array([signatures[n].size for n in names], dtype=np.float64)
+    return _group(names, matrix, sizes, params)
+
+
+def group_signature_bytes(signatures: Mapping[str, bytes], params: WireParams = DEFAULT_PARAMS) -> dict[str, str]:
+    """`group_stories` of signatures as the manifest stores them (`Signature.to_bytes`), decoded all at once."""
+    names = sorted(signatures)
+    width = 4 + 4 * params.permutations
+    if len(names) < 2 or any(len(signatures[n]) != width for n in names):
+        return group_stories({n: Signature.from_bytes(signatures[n]) for n in names}, params)
+    table = np.frombuffer(b"".join(signatures[n] for n in names), dtype="<u4").reshape(len(names), -1)
+    return _group(names, table[:, 1:].astype(np.uint32), table[:, 0].astype(np.float64), params)
+
+
+def _group(names: list[str], matrix: np.ndarray, sizes: np.ndarray, params: WireParams) -> dict[str, str]:
+    """Stories of the rows of `matrix` (signature values of `names`, sorted) with their shingle counts."""
+    usable = np.flatnonzero(sizes >= params.min_shingles)
+    if len(usable) < 2:
+        return {}
+    if len(usable) < len(names):
+        names, matrix, sizes = [names[i] for i in usable], matrix[usable], sizes[usable]
     pairs = _candidates(matrix, params)
     kept = _same_story_pairs(matrix, sizes, pairs, params)
     parent = np.arange(len(names))
@@ -193,8 +213,8 @@ def group_stories(signatures: Mapping[str, Signature], params: WireParams = DEFA
         if root_i != root_j:
             parent[max(root_i, root_j)] = min(root_i, root_j)
     groups: dict[int, list[str]] = {}
-    for index, name in enumerate(names):
-        groups.setdefault(find(index), []).append(name)
+    for index in np.unique(kept).tolist():  # an article in no kept pair has no copy
+        groups.setdefault(find(index), []).append(names[index])
     return {name: members[0] for members in groups.values() if len(members) > 1 for name in members}
 
 

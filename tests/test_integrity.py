@@ -125,3 +125,38 @@ def test_after_a_changing_ingest_no_check_reads_the_lexical_files_again(
     report = sync(settings)
     assert not (report.added or report.updated or report.removed) and hashed == []
     assert index_status(settings, deep=True).healthy
+
+
+def test_chromas_database_is_read_whole_only_when_it_changed(
+    make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's consistency check of chroma.sqlite3 reads every page (hundreds of MB at a million vectors):
+    an ingest runs it when the file is not as the last ingest recorded it, and records it again after."""
+    import ingest.sync as sync_module
+    from ingest.integrity import PartProblem, check_chroma_database
+
+    settings = make_settings()
+    sync(settings)
+    checked: list[Path] = []
+
+    def counted(layout: IndexLayout) -> list[PartProblem]:
+        checked.append(layout.chroma)
+        return check_chroma_database(layout)
+
+    monkeypatch.setattr(sync_module, "check_chroma_database", counted)
+    sync(settings)
+    assert checked == []
+    database = IndexLayout(settings.index_dir).chroma / "chroma.sqlite3"
+    os.utime(database)  # another process wrote it, as far as a stat can tell
+    sync(settings)
+    assert checked == [database.parent]
+    sync(settings)
+    assert checked == [database.parent]
+    with open(database, "r+b") as handle:  # damaged where Chroma panics as it starts: found, then started over
+        handle.seek(4096)
+        handle.write(b"\xff" * 4096)
+    report = sync(settings)
+    assert checked == [database.parent] * 2
+    assert "dense index damaged: started over" in report.repairs
+    status = index_status(settings, deep=True)
+    assert status.healthy and status.vectors == status.chunks > 0

@@ -18,6 +18,7 @@ from ingest.wire import (
     DEFAULT_PARAMS,
     Signature,
     containment,
+    group_signature_bytes,
     group_stories,
     jaccard,
     same_story,
@@ -92,6 +93,24 @@ def test_groups_are_connected_and_named_by_their_first_member(stories: list[Stor
     }
     groups = group_stories({name: signature(text) for name, text in texts.items()})
     assert groups == {"a-copy.txt": "a-copy.txt", "b-copy.txt": "a-copy.txt", "c.txt": "a-copy.txt"}
+
+
+def test_stored_signatures_group_as_decoded_ones(stories: list[Story]) -> None:
+    """Ingest groups the manifest's signature bytes decoded all at once: the same stories as one by one,
+    short texts left out alike."""
+    rng = random.Random(4)
+    words = vocabulary(stories)
+    texts = {
+        f"{n}-{k}.txt": make_copy(story, rng, ["headline", "trim"], words)
+        for n, story in enumerate(stories)
+        for k in range(3)
+    }
+    texts["brief-a.txt"] = texts["brief-b.txt"] = "قتل ثلاثة أشخاص في انفجار."
+    signed = {name: signature(text) for name, text in texts.items()}
+    expected = group_stories(signed)
+    assert len(set(expected.values())) == len(stories) and "brief-a.txt" not in expected
+    stored = {name: sig.to_bytes() for name, sig in signed.items()}
+    assert group_signature_bytes(stored) == expected
 
 
 def test_short_texts_are_never_grouped() -> None:
