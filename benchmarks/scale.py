@@ -116,6 +116,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep each index after measuring it")
     parser.add_argument("--stage-timeout-s", type=float, default=7200.0)
     parser.add_argument("--profile", default=None, help="directory for pyinstrument profiles of the stages")
+    parser.add_argument(
+        "--resync",
+        type=int,
+        default=0,
+        metavar="ROUND",
+        help="on a --workdir kept by an earlier run: only the sync stage of --sync-sizes, the same 1%% of the "
+        "articles rewritten with their ROUND-th new text (2, 3, ...)",
+    )
     parser.add_argument("--render-only", type=Path, default=None, help="rewrite the report from a results file")
     parser.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
     parser.add_argument("--request", type=Path, help=argparse.SUPPRESS)
@@ -161,6 +169,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["model"] = model
     sync_sizes = set(parse(options.sync_sizes))
     server_sizes = set(parse(options.server_sizes))
+    if options.resync:
+        for n in parse(options.sync_sizes):
+            common = {"n": n, "index_dir": str(workdir / f"index-{n}"), "docs_dir": str(workdir / f"docs-{n}")}
+            if not (workdir / f"index-{n}").is_dir():
+                print(f"--resync: {workdir}/index-{n} does not exist (run once with --keep)", file=sys.stderr)
+                return 1
+            sync_args = {**common, "model": model["path"], "round": options.resync, "profile": options.profile}
+            results["sizes"][str(n)] = {"n": n, "sync": run_stage("sync", sync_args, workdir, options.stage_timeout_s)}
+            save()
+        results["load_end"] = list(os.getloadavg())
+        save()
+        return 0
     for n in parse(options.sizes):
         entry: dict[str, Any] = {"n": n, "dim": options.dim, "hnsw": options.hnsw}
         results["sizes"][str(n)] = entry

@@ -207,10 +207,11 @@ def article_body(texts: Sequence[str]) -> str:
     return "\n".join(texts)
 
 
-def changed_texts(article: int) -> list[str]:
-    """New text for article `article` when a sync benchmark rewrites it: 10 chunks drawn afresh."""
+def changed_texts(article: int, round_number: int = 1) -> list[str]:
+    """New text for article `article` when a sync benchmark rewrites it (the `round_number`-th time on a kept
+    index): 10 chunks drawn afresh."""
     vocab = vocabulary()
-    rng = np.random.default_rng([SEED, 5, article])
+    rng = np.random.default_rng([SEED, 5, article] if round_number == 1 else [SEED, 5, article, round_number])
     texts = []
     for length in rng.integers(CHUNK_WORDS[0], CHUNK_WORDS[1] + 1, ARTICLE_CHUNKS).tolist():
         texts.append(" ".join(vocab.words[i] for i in _draw(vocab.cdf, rng, length).tolist()))

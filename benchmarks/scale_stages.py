@@ -599,10 +599,12 @@ def stage_sync(args: dict[str, Any]) -> dict[str, Any]:
     articles = n // ARTICLE_CHUNKS
     step = round(1 / CHANGED_SHARE)
     changed = list(range(0, articles, step))
+    round_number = int(args.get("round", 1))
     for article in changed:
-        (docs_dir / source_name(article)).write_text(article_body(changed_texts(article)), encoding="utf-8")
+        text = article_body(changed_texts(article, round_number))
+        (docs_dir / source_name(article)).write_text(text, encoding="utf-8")
     loaded.clear()
-    with _Profile(args.get("profile"), f"sync-{n}"):
+    with _Profile(args.get("profile"), f"sync-{n}"), _TimedChromaWrites() as chroma:
         start, cpu = time.perf_counter(), cpu_seconds()
         report = sync(settings, embedder_factory=factory)
         seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
@@ -623,10 +625,46 @@ def stage_sync(args: dict[str, Any]) -> dict[str, Any]:
         "token_counting_seconds": embedder.count_seconds if embedder else 0.0,
         "project_seconds": seconds - embedding - loading,
         "project_cpu_seconds": cpu - embedding_cpu - loading_cpu,
+        "chroma_write_seconds": chroma.seconds,
+        "round": round_number,
         "load": load1(),
         "rss_peak_mb": proc_status_mb("VmHWM"),
     }
     return result
+
+
+class _TimedChromaWrites:
+    """Wall seconds inside ChromaStore's writes (add, delete, and close, where a capped write is saved) and
+    reads of stored vectors, while the block runs: Chroma's own work within a sync's project work."""
+
+    NAMES = ("add", "delete", "embeddings", "close")
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._saved: dict[str, Any] = {}
+
+    def __enter__(self) -> _TimedChromaWrites:
+        from ingest.chroma_store import ChromaStore
+
+        for name in self.NAMES:
+            original = getattr(ChromaStore, name)
+            self._saved[name] = original
+
+            def timed(*a: Any, _original: Any = original, **k: Any) -> Any:
+                started = time.perf_counter()
+                try:
+                    return _original(*a, **k)
+                finally:
+                    self.seconds += time.perf_counter() - started
+
+            setattr(ChromaStore, name, timed)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from ingest.chroma_store import ChromaStore
+
+        for name, original in self._saved.items():
+            setattr(ChromaStore, name, original)
 
 
 # ---------------------------------------------------------------------------------------------------
