@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest
@@ -73,6 +73,15 @@ def rule_of_bundled() -> Lift:
     return lift
 
 
+ARABIC_QUESTION = "كم أمريكيا قتل في الهجوم في منبج؟"
+
+
+def same_language_gate() -> Lift:
+    gate = CALIBRATED[bundled_model.SHA256].same_lift
+    assert gate is not None and gate.terms == 0.0 and gate.alignment == 0.0
+    return gate
+
+
 def test_across_languages_the_same_similarity_answers_or_abstains_by_the_background() -> None:
     lift = rule_of_bundled()
     best = max(score_sentences(QUESTION, [passage(MANBIJ, 0.79, 20.0)], None), key=lambda s: s.score)
@@ -85,15 +94,25 @@ def test_across_languages_the_same_similarity_answers_or_abstains_by_the_backgro
     assert UNCALIBRATED.lift is None
 
 
-def test_extract_answer_abstains_when_the_question_sits_as_close_to_generic_text() -> None:
-    lift = rule_of_bundled()
-    near = [passage(MANBIJ, 0.79, 20.0)]
-    at = background_at_threshold(lift, 0.79, 0.80, 20.0)
+@pytest.mark.parametrize(
+    ("question", "rule_of", "similarity", "best", "latent", "language"),
+    [
+        (QUESTION, rule_of_bundled, 0.79, 0.80, 20.0, "en"),  # across languages: the lift
+        (ARABIC_QUESTION, same_language_gate, 0.86, 0.86, 30.0, "ar"),  # Arabic over Arabic: the same-language lift
+    ],
+    ids=["english-over-arabic", "arabic-over-arabic"],
+)
+def test_extract_answer_abstains_when_the_question_sits_as_close_to_generic_text(
+    question: str, rule_of: Callable[[], Lift], similarity: float, best: float, latent: float, language: str
+) -> None:
+    lift = rule_of()
+    near = [passage(MANBIJ, similarity, latent)]
+    at = background_at_threshold(lift, similarity, best, latent)
     reader = CalibratedReader()
-    answered = extract_answer(QUESTION, near, embedder=reader, closeness=Closeness(0.80, at - 0.05))  # type: ignore[arg-type]
-    assert not answered.abstained and answered.language == "en"
-    generic = extract_answer(QUESTION, near, embedder=reader, closeness=Closeness(0.80, at + 0.05))  # type: ignore[arg-type]
-    assert generic.abstained and generic.language == "en"
+    answered = extract_answer(question, near, embedder=reader, closeness=Closeness(best, at - 0.05))  # type: ignore[arg-type]
+    assert not answered.abstained and answered.language == language
+    generic = extract_answer(question, near, embedder=reader, closeness=Closeness(best, at + 0.05))  # type: ignore[arg-type]
+    assert generic.abstained and generic.language == language
 
 
 def test_a_lift_that_weighs_alignment_needs_it() -> None:
@@ -131,15 +150,6 @@ def test_a_model_without_a_background_gets_no_closeness(seed_assistant: Assistan
     assert retrieval.dense and retrieval.passages and retrieval.closeness is None
 
 
-ARABIC_QUESTION = "كم أمريكيا قتل في الهجوم في منبج؟"
-
-
-def same_language_gate() -> Lift:
-    gate = CALIBRATED[bundled_model.SHA256].same_lift
-    assert gate is not None and gate.terms == 0.0 and gate.alignment == 0.0
-    return gate
-
-
 def test_in_arabic_a_sentence_whose_words_match_still_needs_the_same_language_lift() -> None:
     gate = same_language_gate()
     rule = CALIBRATED[bundled_model.SHA256]
@@ -158,17 +168,6 @@ def test_in_arabic_a_sentence_whose_words_match_still_needs_the_same_language_li
     assert is_relevant(english, "en", "en", rule) == is_relevant(english, "en", "en", rule, Closeness(0.86, at + 0.5))
     assert is_relevant(english, "en", "en", rule)
     assert UNCALIBRATED.same_lift is None
-
-
-def test_extract_answer_abstains_on_an_arabic_question_as_close_to_generic_arabic() -> None:
-    gate = same_language_gate()
-    near = [passage(MANBIJ, 0.86, 30.0)]
-    at = background_at_threshold(gate, 0.86, 0.86, 0.0)
-    reader = CalibratedReader()
-    answered = extract_answer(ARABIC_QUESTION, near, embedder=reader, closeness=Closeness(0.86, at - 0.05))  # type: ignore[arg-type]
-    assert not answered.abstained and answered.language == "ar"
-    generic = extract_answer(ARABIC_QUESTION, near, embedder=reader, closeness=Closeness(0.86, at + 0.05))  # type: ignore[arg-type]
-    assert generic.abstained and generic.language == "ar"
 
 
 def test_a_follow_up_is_not_gated_by_the_same_language_lift() -> None:
