@@ -506,11 +506,10 @@ def main() -> None:
         "",
         *gate_table(arabic, arabic_t, chosen_gate),
         "",
-        (
-            "Chosen by the rule (every weighting of GATE_BEST x GATE_BACKGROUND, each at its highest threshold "
-            f"that keeps {MIN_KEPT:.0%}, the thresholds above fixed): {gate_constants(chosen_gate)}."
-            if chosen_gate is not None
-            else f"No weighting keeps {MIN_KEPT:.0%}: the current constants stay."
+        chosen_weighting(
+            "GATE_BEST x GATE_BACKGROUND",
+            gate_constants(chosen_gate) if chosen_gate is not None else None,
+            ", the thresholds above fixed",
         ),
         "",
         "Held apart, as for the English lift below (weights and threshold chosen on one half of each Arabic pool, "
@@ -528,11 +527,9 @@ def main() -> None:
         "",
         *lift_table(english, english_t, chosen_lift),
         "",
-        (
-            "Chosen by the rule (every weighting of LIFT_BEST x LIFT_BACKGROUND x LIFT_TERMS x LIFT_ALIGNMENT, "
-            f"each at its highest threshold that keeps {MIN_KEPT:.0%}): {lift_constants(chosen_lift)}."
-            if chosen_lift is not None
-            else f"No weighting keeps {MIN_KEPT:.0%}: the current constants stay."
+        chosen_weighting(
+            "LIFT_BEST x LIFT_BACKGROUND x LIFT_TERMS x LIFT_ALIGNMENT",
+            lift_constants(chosen_lift) if chosen_lift is not None else None,
         ),
         "",
         "Held apart: weights and threshold chosen on one half of the XQuAD questions (the first or the second "
@@ -651,6 +648,16 @@ def lift_constants(lift: Lift) -> str:
         f"CROSS_LANGUAGE_BEST {lift.best:g}, CROSS_LANGUAGE_BACKGROUND {lift.background:g}, "
         f"CROSS_LANGUAGE_TERMS_WEIGHT {lift.terms:g}, CROSS_LANGUAGE_ALIGNMENT {lift.alignment:g}, "
         f"CROSS_LANGUAGE_LIFT {lift.threshold:.3f}"
+    )
+
+
+def chosen_weighting(grid: str, constants: str | None, fixed: str = "") -> str:
+    """The report's sentence on a lift chosen from the `grid` of weightings (None: none kept enough)."""
+    if constants is None:
+        return f"No weighting keeps {MIN_KEPT:.0%}: the current constants stay."
+    return (
+        f"Chosen by the rule (every weighting of {grid}, each at its highest threshold that keeps {MIN_KEPT:.0%}"
+        f"{fixed}): {constants}."
     )
 
 
