@@ -478,7 +478,7 @@ class _Sync:
         """True when state.json no longer describes the manifest or Chroma's files as they are."""
         return manifest_stat(self.layout) != state.manifest_stat or (
             not self.settings.chroma_url
-            and (bool(check_dense_files(self.layout, state)) or chroma_stat(self.layout) != state.chroma_stat)
+            and (bool(check_dense_files(self.layout, state)) or self._chroma_database_changed(state))
         )
 
     def _rebuild_lexical(
