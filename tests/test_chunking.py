@@ -72,3 +72,20 @@ def test_ids_are_stable_and_depend_on_source_and_content(seed_texts: dict[str, s
     assert [c.id for c in first] == [c.id for c in again]
     assert not {c.id for c in first} & {c.id for c in renamed}
     assert len({c.id for c in first}) == len(first)
+
+
+def test_token_counts_match_the_tokenizer_after_encoding(
+    seed_texts: dict[str, str], embedder: SentenceTransformerEmbedder
+) -> None:
+    """count_tokens reads the Rust tokenizer directly: encoding for the model (which truncates at the
+    window) must not cap its counts, and they equal what the tokenizer itself answers."""
+    sentences = [s for text in seed_texts.values() for s in clean_text(text).split(".") if s.strip()]
+    too_long = " ".join(sentences) * 3
+    embedder.embed_documents([too_long, sentences[0]])  # sets truncation on the shared tokenizer
+    counted = embedder.count_tokens([*sentences, too_long])
+    tokenizer = embedder._tokenizer
+    expected = [
+        len(ids) for ids in tokenizer([*sentences, too_long], add_special_tokens=False, verbose=False)["input_ids"]
+    ]
+    assert counted == expected
+    assert counted[-1] > embedder.max_tokens
