@@ -15,7 +15,8 @@ For each N (default 1k, 10k, 100k and 1M chunks), in increasing order, each stag
    Chroma directory (started and warmed by one query first; its own memory is reported beside).
 3. sync (for `--sync-sizes`): two no-op ingests through `ingest.sync.sync`, then one after rewriting
    1% of the article files, with a random-weight BERT of hidden size 384 whose encoding and loading
-   time are measured and subtracted (the target is the project's own work).
+   time are measured and subtracted (the target is the project's own work). With `--sync-server`, the
+   ingests reach the vectors in a `chroma run` server over the index's Chroma directory instead.
 4. stock (for N up to `--stock-max`): LangChain's `EnsembleRetriever(BM25Retriever, Chroma)` on the
    same chunks and vectors (see `stage_stock`).
 5. lexical (for `--lexical-sizes`): a lexical-only index of N chunks: build, disk, RSS, search.
@@ -117,6 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stage-timeout-s", type=float, default=7200.0)
     parser.add_argument("--profile", default=None, help="directory for pyinstrument profiles of the stages")
     parser.add_argument(
+        "--sync-server",
+        action="store_true",
+        help="the ingests reach the vectors in a `chroma run` server over the index's Chroma directory, started "
+        "and warmed before the first (embedded by default)",
+    )
+    parser.add_argument(
         "--resync",
         type=int,
         default=0,
@@ -169,14 +176,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["model"] = model
     sync_sizes = set(parse(options.sync_sizes))
     server_sizes = set(parse(options.server_sizes))
+    sync_stage = "sync_server" if options.sync_server else "sync"
     if options.resync:
         for n in parse(options.sync_sizes):
-            common = {"n": n, "index_dir": str(workdir / f"index-{n}"), "docs_dir": str(workdir / f"docs-{n}")}
+            common = {
+                "n": n,
+                "dim": options.dim,
+                "index_dir": str(workdir / f"index-{n}"),
+                "docs_dir": str(workdir / f"docs-{n}"),
+            }
             if not (workdir / f"index-{n}").is_dir():
                 print(f"--resync: {workdir}/index-{n} does not exist (run once with --keep)", file=sys.stderr)
                 return 1
             sync_args = {**common, "model": model["path"], "round": options.resync, "profile": options.profile}
-            results["sizes"][str(n)] = {"n": n, "sync": run_stage("sync", sync_args, workdir, options.stage_timeout_s)}
+            sync = run_stage(sync_stage, sync_args, workdir, options.stage_timeout_s)
+            results["sizes"][str(n)] = {"n": n, "sync": sync}
             save()
         results["load_end"] = list(os.getloadavg())
         save()
@@ -229,7 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             save()
         if n in sync_sizes:
-            entry["sync"] = run_stage("sync", {**common, "profile": options.profile}, workdir, options.stage_timeout_s)
+            sync_args = {**common, "profile": options.profile}
+            entry["sync"] = run_stage(sync_stage, sync_args, workdir, options.stage_timeout_s)
             save()
         if n <= options.stock_max:
             stock_args = {**common, "budget_s": options.stock_budget_s, "max_questions": 200, "bm25_only": False}

@@ -26,6 +26,11 @@ def _chroma_seconds(changed: dict[str, Any]) -> str:
     return "-" if seconds is None else f"{seconds:.1f}"
 
 
+def _vectors(sync: dict[str, Any]) -> str:
+    """Where the ingest's vectors were: in this process (embedded) or a `chroma run` server (`--sync-server`)."""
+    return str(sync.get("vectors", "embedded"))
+
+
 def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     """(target, measured, holds); holds is None when it was not measured."""
     sizes = results.get("sizes", {})
@@ -42,7 +47,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
             "a sync that changes 1% of chunks at 1M costs <= 10 s of project work, embedding excluded",
             f"{c['project_seconds']:.1f} s{_cpu(c, 'project_cpu_seconds')} ({c['seconds']:.1f} s in all, "
             f"{c['embedding_seconds']:.1f} s encoding, {c['model_load_seconds']:.1f} s loading the model; "
-            f"load {c['load']:.1f})",
+            f"vectors {_vectors(sync)}; load {c['load']:.1f})",
             c["project_seconds"] <= 10,
         )
     else:
@@ -248,11 +253,14 @@ def render(results: dict[str, Any]) -> str:
         "its encoding time is measured and subtracted, as is loading it). No-op: nothing changed (the first after "
         "the build hashes the files written within 2 s of their first hashing). Changed: 1% of the article files "
         "rewritten with new text (their round-th new text on a kept index, `--resync`). `of which Chroma` is the "
-        "time inside the dense store's writes, vector reads and closing, where Chroma saves its vector index.",
+        "time inside the dense store's writes, vector reads and closing, where Chroma saves its vector index. "
+        "`vectors`: embedded (the ingest's Chroma client loads the graph) or server (`--sync-server`: a `chroma run` "
+        "server started and warmed before the first ingest keeps it).",
         "",
-        "| N | files | no-op 1 (s) | no-op 2 (s) | changed files | chunks embedded | sync (s) | encoding (s) "
-        "| model load (s) | token counting (s) | project work (s) | of which Chroma (s) | sync peak RSS (MB) | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| N | vectors | files | no-op 1 (s) | no-op 2 (s) | changed files | chunks embedded | sync (s) "
+        "| encoding (s) | model load (s) | token counting (s) | project work (s) | of which Chroma (s) "
+        "| sync peak RSS (MB) | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for e in sizes:
         s = e.get("sync")
@@ -260,7 +268,8 @@ def render(results: dict[str, Any]) -> str:
             continue
         ch = s["changed"]
         out.append(
-            f"| {e['n']:,} | {s['files']:,} | {s['noop_1']['seconds']:.2f} | {s['noop_2']['seconds']:.2f} | "
+            f"| {e['n']:,} | {_vectors(s)} | {s['files']:,} | {s['noop_1']['seconds']:.2f} | "
+            f"{s['noop_2']['seconds']:.2f} | "
             f"{ch['files']:,} | {ch['embedded']:,} | {ch['seconds']:.1f} | {ch['embedding_seconds']:.1f} | "
             f"{ch['model_load_seconds']:.1f} | {ch['token_counting_seconds']:.1f} | **{ch['project_seconds']:.1f}** | "
             f"{_chroma_seconds(ch)} | {ch['rss_peak_mb']:,.0f} | {ch['load']:.1f} |"

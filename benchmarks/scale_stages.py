@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -504,21 +505,21 @@ def stage_ours(args: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def stage_ours_server(args: dict[str, Any]) -> dict[str, Any]:
-    """`stage_ours` with the vectors served by `chroma run` over the same index's Chroma directory.
-
-    The server is started first and warmed by one query from another process (it loads the HNSW graph
-    then, once per server start); this process is then the serving process of `stage_ours`, reaching the
-    vectors over HTTP (ASSISTANT_CHROMA_URL). The server's own memory is read from /proc beside it."""
+@contextmanager
+def _chroma_server(index_dir: Path, dim: int) -> Iterator[tuple[str, dict[str, Any], int]]:
+    """`chroma run` over the index's Chroma directory, started and warmed by one query from another
+    process (it loads the HNSW graph then, once per server start): yields its URL, its start and first
+    query times, and its pid (its memory is read from /proc beside it)."""
     import socket
     import urllib.request
 
-    chroma_dir = Path(args["index_dir"]) / "chroma"
+    from ingest.chroma_store import COLLECTION
+
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    command = [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(chroma_dir)]
+    command = [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(index_dir / "chroma")]
     command += ["--host", "127.0.0.1", "--port", str(port)]
     started = time.perf_counter()
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -538,29 +539,45 @@ def stage_ours_server(args: dict[str, Any]) -> dict[str, Any]:
             "t = time.perf_counter(); c.query(query_embeddings=[np.ones(int(sys.argv[3]), dtype=np.float32)],"
             " n_results=30); print(time.perf_counter() - t)\n"
         )
-        from ingest.chroma_store import COLLECTION
-
         warmed = subprocess.run(
-            [sys.executable, "-c", warm, str(port), COLLECTION, str(args["dim"])],
+            [sys.executable, "-c", warm, str(port), COLLECTION, str(dim)],
             capture_output=True,
             text=True,
             check=True,
             timeout=1800,
         )
-        result = stage_ours({**args, "chroma_url": url})
-        result["server"] = {
-            "start_seconds": server_start,
-            "first_query_seconds": float(warmed.stdout.split()[-1]),
-            "rss_after": {field: proc_status_mb(field, server.pid) for field in ("VmRSS", "RssAnon", "RssFile")},
-            "rss_peak_mb": proc_status_mb("VmHWM", server.pid),
-        }
-        return result
+        yield url, {"start_seconds": server_start, "first_query_seconds": float(warmed.stdout.split()[-1])}, server.pid
     finally:
         server.terminate()
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def _server_memory(pid: int) -> dict[str, Any]:
+    return {
+        "rss_after": {field: proc_status_mb(field, pid) for field in ("VmRSS", "RssAnon", "RssFile")},
+        "rss_peak_mb": proc_status_mb("VmHWM", pid),
+    }
+
+
+def stage_ours_server(args: dict[str, Any]) -> dict[str, Any]:
+    """`stage_ours` with the vectors served by `chroma run` over the same index's Chroma directory: this
+    process is the serving process of `stage_ours`, reaching the vectors over HTTP (ASSISTANT_CHROMA_URL)."""
+    with _chroma_server(Path(args["index_dir"]), int(args["dim"])) as (url, started, pid):
+        result = stage_ours({**args, "chroma_url": url})
+        result["server"] = {**started, **_server_memory(pid)}
+        return result
+
+
+def stage_sync_server(args: dict[str, Any]) -> dict[str, Any]:
+    """`stage_sync` with the vectors in a `chroma run` server over the index's Chroma directory, started
+    and warmed before the first ingest: no ingest loads the graph, the server keeps it."""
+    with _chroma_server(Path(args["index_dir"]), int(args["dim"])) as (url, started, pid):
+        result = stage_sync({**args, "chroma_url": url})
+        result["server"] = {**started, **_server_memory(pid)}
+        return result
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -574,8 +591,9 @@ def stage_sync(args: dict[str, Any]) -> dict[str, Any]:
 
     n = int(args["n"])
     docs_dir = Path(args["docs_dir"])
+    url = {"chroma_url": args["chroma_url"]} if args.get("chroma_url") else {}
     settings = Settings.from_env(
-        {}, index_dir=Path(args["index_dir"]), docs_dir=docs_dir, embedding_model=args["model"]
+        {}, index_dir=Path(args["index_dir"]), docs_dir=docs_dir, embedding_model=args["model"], **url
     )
     loaded: list[tuple[TimedEmbedder, float, float]] = []  # each model loaded, and loading's wall and CPU seconds
 
@@ -585,7 +603,7 @@ def stage_sync(args: dict[str, Any]) -> dict[str, Any]:
         loaded.append((embedder, time.perf_counter() - start, cpu_seconds() - cpu))
         return embedder
 
-    result: dict[str, Any] = {"n": n, "files": n // ARTICLE_CHUNKS}
+    result: dict[str, Any] = {"n": n, "files": n // ARTICLE_CHUNKS, "vectors": "server" if url else "embedded"}
     for name in ("noop_1", "noop_2"):
         with _Profile(args.get("profile") if name == "noop_2" else None, f"sync-noop-{n}"):
             start, cpu = time.perf_counter(), cpu_seconds()
@@ -960,6 +978,7 @@ STAGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "build": stage_build,
     "ours": stage_ours,
     "ours_server": stage_ours_server,
+    "sync_server": stage_sync_server,
     "sync": stage_sync,
     "lexical": stage_lexical,
     "stock": stage_stock,
