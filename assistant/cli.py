@@ -480,6 +480,8 @@ def format_report(report: SyncReport) -> str:
         f"{report.embedded} chunks embedded, {report.reused} reused, {report.kept} kept; "
         f"dense: {'yes' if report.dense else 'no'} ({report.model})",
     ]
+    if report.sentences_reused:
+        lines.append(f"sentence vectors: {report.sentences_reused} taken from the edited articles' earlier chunks")
     lines.extend(f"repaired: {repair}" for repair in report.repairs)
     for label, paths in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
         lines.extend(f"  {label}: {path}" for path in paths)

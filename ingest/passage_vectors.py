@@ -11,7 +11,7 @@ Stored compactly: int8 with one float32 scale per vector (cosine error about 1e-
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,14 +59,22 @@ def embed_passages(
     embedder: Embedder,
     batch_size: int = 32,
     terms: Sequence[SparseTerms] | None = None,
+    known: Mapping[str, np.ndarray] | None = None,
 ) -> list[PassageVectors]:
     """Sentence vectors for `chunks` (whose own vectors, and latent terms if any, are given), each distinct
-    sentence embedded once."""
+    sentence embedded once; a sentence in `known` (text -> unit vector) takes that vector instead."""
+    known = known or {}
     spans = [sentence_spans(c.text) for c in chunks]
     pairs = zip(chunks, spans, strict=True)
     texts = list(dict.fromkeys(chunk.text[s:e] for chunk, chunk_spans in pairs for s, e in chunk_spans))
-    vectors = embedder.embed_documents(texts, batch_size=batch_size) if texts else np.zeros((0, embedder.dimension))
     row = {text: i for i, text in enumerate(texts)}
+    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    lacking = [t for t in texts if t not in known]
+    if lacking:
+        vectors[[row[t] for t in lacking]] = embedder.embed_documents(lacking, batch_size=batch_size)
+    for text in texts:
+        if text in known:
+            vectors[row[text]] = known[text]
     passages = []
     for n, (chunk, vector, chunk_spans) in enumerate(zip(chunks, chunk_vectors, spans, strict=True)):
         indexes = [row[chunk.text[s:e]] for s, e in chunk_spans]

@@ -38,6 +38,9 @@ class SyncReport:
     """Chunks of changed files whose text was already embedded elsewhere: their vectors were copied."""
     kept: int = 0
     """Chunks of changed files that did not change (same id): left in place in both indexes."""
+    sentences_reused: int = 0
+    """Distinct sentences of newly embedded chunks whose vectors came from the chunks they replace (an edited
+    article keeps most of its sentences), not from the model."""
     repaired: bool = False
     """True when an interrupted ingest or a damaged part was repaired (see `repairs`)."""
     repairs: tuple[str, ...] = ()

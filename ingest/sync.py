@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import shutil
 import sqlite3
+import struct
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -249,6 +250,7 @@ class _Sync:
         self.repairs: list[str] = []
         self.embedded = 0
         self.reused = 0
+        self.sentences_reused = 0
         self._publishing: tuple[int, GenerationRecord, IndexState | None] | None = None
         self._recorded: dict[str, FileStat] = {}
         try:
@@ -591,9 +593,36 @@ class _Sync:
             reuse = {c.text: vectors[c.id] for c in same if c.id in vectors}
             stored_rows = self.catalog.vectors(ids) if self._vectors_current else {}
             rows = {c.text: stored_rows[c.id] for c in same if c.id in stored_rows}
+        known = self._known_sentences(old, [c for c in new if c.text not in rows]) if embedder is not None else {}
         store.delete(gone)
         if embedder is not None:
-            self._rows.update(self._add_vectors(new, reuse, embedder, rows))
+            self._rows.update(self._add_vectors(new, reuse, embedder, rows, known))
+
+    def _known_sentences(self, old: Sequence[Chunk], new: Sequence[Chunk]) -> dict[str, np.ndarray]:
+        """Sentence vectors that `new` chunks can take from the manifest's rows of the `old` chunks they replace.
+
+        An edited article keeps most of its sentences: a corrected word or an appended paragraph changes the
+        chunks around it, not the other sentences, and each sentence is embedded on its own. Only the rows of
+        old chunks that hold a sentence of a new chunk are read (a rewritten article reads none).
+        """
+        if not self._vectors_current or model_differs(self.meta, self.model) or not old or not new:
+            return {}  # rows of an older format, or of another model's vectors
+        wanted = {c.text[s:e] for c in new for s, e in passage_vectors.sentence_spans(c.text)}
+        lenders = [c for c in old if any(c.text[s:e] in wanted for s, e in passage_vectors.sentence_spans(c.text))]
+        texts = {c.id: c.text for c in lenders}
+        known: dict[str, np.ndarray] = {}
+        for chunk_id, data in self.catalog.vectors(list(texts)).items() if texts else ():
+            text = texts[chunk_id]
+            try:
+                passage = passage_vectors.decode(data)
+            except (ValueError, struct.error) as error:  # embedded again instead
+                logger.debug("passage vectors of %s cannot be read: %s", chunk_id, error)
+                continue
+            for (start, end), vector in zip(passage.spans, passage.sentences, strict=True):
+                if text[start:end] in wanted:
+                    known[text[start:end]] = vector
+        self.sentences_reused += len(known)
+        return known
 
     def _add_vectors(
         self,
@@ -601,8 +630,10 @@ class _Sync:
         reuse: dict[str, np.ndarray],
         embedder: Embedder,
         rows: Mapping[str, bytes] | None = None,
+        known: Mapping[str, np.ndarray] | None = None,
     ) -> dict[str, bytes]:
-        """Add chunk vectors to Chroma; returns each chunk's passage vectors (reused by text when given)."""
+        """Add chunk vectors to Chroma; returns each chunk's passage vectors (reused by text when given, and
+        their sentences' vectors taken from `known` where it has them)."""
         store = self.store()
         rows = rows or {}
         encoded = {c.id: rows[c.text] for c in chunks if c.text in rows}
@@ -611,13 +642,13 @@ class _Sync:
         if reused:
             store.add([c.id for c in reused], np.stack([reuse[c.text] for c in reused]), *_payload(reused, self._metas))
             lacking = [c for c in reused if c.id not in encoded]
-            encoded.update(self._passage_rows(lacking, embedder)[1])
+            encoded.update(self._passage_rows(lacking, embedder, known)[1])
         fresh = [c for c in chunks if c.text not in reuse]
         bar = _progress_bar(len(fresh), self.progress, "embedding")
         try:
             for start in range(0, len(fresh), EMBED_GROUP):
                 group = fresh[start : start + EMBED_GROUP]
-                vectors, rows_of_group = self._passage_rows(group, embedder)
+                vectors, rows_of_group = self._passage_rows(group, embedder, known)
                 store.add([c.id for c in group], vectors, *_payload(group, self._metas))
                 encoded.update(rows_of_group)
                 bar.update(len(group))
@@ -634,13 +665,16 @@ class _Sync:
             known = self.catalog.article_meta(lacking)
             self._metas.update({s: known.get(s, Metadata()) for s in lacking})
 
-    def _passage_rows(self, chunks: Sequence[Chunk], embedder: Embedder) -> tuple[np.ndarray, dict[str, bytes]]:
-        """The chunks' vectors, and their encoded passage vectors (sentences and latent terms included)."""
+    def _passage_rows(
+        self, chunks: Sequence[Chunk], embedder: Embedder, known: Mapping[str, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, dict[str, bytes]]:
+        """The chunks' vectors, and their encoded passage vectors (sentences and latent terms included; a
+        sentence in `known` is not embedded again)."""
         if not chunks:
             return np.zeros((0, embedder.dimension), dtype=np.float32), {}
         batch = self.settings.batch_size
         vectors, terms = embed_with_terms(embedder, [c.text for c in chunks], batch)
-        passages = embed_passages(chunks, vectors, embedder, batch, terms)
+        passages = embed_passages(chunks, vectors, embedder, batch, terms, known)
         return vectors, {c.id: passage_vectors.encode(p) for c, p in zip(chunks, passages, strict=True)}
 
     def _reconcile_dense(self, desired: set[str]) -> bool:
@@ -798,6 +832,7 @@ class _Sync:
             embedded=self.embedded,
             reused=self.reused,
             kept=kept,
+            sentences_reused=self.sentences_reused,
             repaired=bool(self.repairs),
             repairs=tuple(self.repairs),
             dense=meta.get("dense") == "1",

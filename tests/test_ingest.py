@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from assistant.cli import main
-from ingest.embedding import ModelMismatchError
+from ingest import passage_vectors
+from ingest.catalog import Catalog
+from ingest.embedding import ModelMismatchError, SentenceTransformerEmbedder
+from ingest.layout import MANIFEST
 from ingest.scanning import RACY_NS
 from ingest.settings import Settings
 from ingest.status import index_status
@@ -276,3 +280,79 @@ def test_the_scan_reads_the_files_index_not_the_article_texts(make_settings: Cal
     with sqlite3.connect(IndexLayout(settings.index_dir).manifest) as db:
         plan = " ".join(str(row[-1]) for row in db.execute("EXPLAIN QUERY PLAN " + query))
     assert "COVERING INDEX files_table" in plan
+
+
+class _SentenceCounter:
+    """The real embedder, recording the texts `embed_documents` is asked for (the chunks' own vectors
+    come through `embed_documents_and_terms`, so these are the sentences)."""
+
+    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
+        self._inner = inner
+        self.texts: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    def embed_documents(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        self.texts.extend(texts)
+        return self._inner.embed_documents(texts, batch_size)
+
+
+def _sentences(settings: Settings, source: str) -> dict[str, dict[str, np.ndarray]]:
+    """Each chunk's sentence vectors of `source`, by chunk text then sentence text, as the manifest keeps them."""
+    catalog = Catalog(settings.index_dir / MANIFEST, readonly=True)
+    try:
+        chunks = list(catalog.chunks(catalog.chunk_ids([source])))
+        rows = catalog.vectors([c.id for c in chunks])
+    finally:
+        catalog.close()
+    found: dict[str, dict[str, np.ndarray]] = {}
+    for chunk in chunks:
+        passage = passage_vectors.decode(rows[chunk.id])
+        found[chunk.text] = {chunk.text[s:e]: v for (s, e), v in zip(passage.spans, passage.sentences, strict=True)}
+    return found
+
+
+def test_an_edited_article_embeds_only_its_new_sentences(
+    make_settings: Callable[..., Settings], docs: Path, tmp_path: Path, tiny_model: Path
+) -> None:
+    """A paragraph added to an article and a word corrected in it: its changed chunks are embedded again,
+    but each sentence they share with the chunks they replace keeps its vector (read from the manifest),
+    and the passage rows equal those of an index built from the edited article alone."""
+    settings = make_settings()
+    sync(settings)
+    article = sorted(docs.glob("*.txt"))[1]
+    text = article.read_text(encoding="utf-8")
+    first_space = text.index(" ", len(text) // 3)
+    edited = text[:first_space] + " (مصحح)" + text[first_space:]
+    edited += "\n\nأضيفت هذه الفقرة إلى الخبر بعد نشره بساعة. وفيها جملة ثانية عن التحديث الأخير.\n"
+    article.write_text(edited, encoding="utf-8")
+    counter = _SentenceCounter(SentenceTransformerEmbedder(str(tiny_model)))
+    report = sync(settings, embedder_factory=lambda _s: counter)  # type: ignore[arg-type,return-value]
+    assert report.updated == (article.name,) and report.embedded > 0
+    assert report.sentences_reused > 0
+    assert counter.texts, "the new sentences are embedded"
+    assert all(sentence not in text for sentence in counter.texts)  # none the article had before
+    after = _sentences(settings, article.name)
+    new_sentences = {s for sentences in after.values() for s in sentences}
+    assert len(set(counter.texts)) + report.sentences_reused <= len(new_sentences)
+
+    fresh = make_settings(index_dir=tmp_path / "fresh")
+    assert sync(fresh).sentences_reused == 0  # a first ingest has nothing to take from
+    built = _sentences(fresh, article.name)
+    assert built.keys() == after.keys()
+    for chunk_text, sentences in after.items():
+        assert sentences.keys() == built[chunk_text].keys()
+        for sentence, vector in sentences.items():
+            assert float(vector @ built[chunk_text][sentence]) > 0.999, sentence
+
+
+def test_a_rewritten_article_takes_no_sentence_vectors(make_settings: Callable[..., Settings], docs: Path) -> None:
+    settings = make_settings()
+    sync(settings)
+    (docs / sorted(p.name for p in docs.glob("*.txt"))[0]).write_text(
+        "خبر جديد كليا لا يشارك الخبر القديم أي جملة. وهذه جملة ثانية منه.\n", encoding="utf-8"
+    )
+    report = sync(settings)
+    assert len(report.updated) == 1 and report.embedded > 0
+    assert report.sentences_reused == 0
