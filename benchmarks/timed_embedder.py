@@ -29,6 +29,8 @@ class TimedEmbedder:
         self.embed_cpu = 0.0
         self.chunk_seconds = 0.0
         """Of embed_seconds: the chunk passes (vectors and latent terms)."""
+        self.sentences = 0
+        """Texts given to `embed_documents`: ingest's sentences (chunks go through `embed_documents_and_terms`)."""
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         started = time.perf_counter()
@@ -39,6 +41,7 @@ class TimedEmbedder:
 
     def embed_documents(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         started, cpu = time.perf_counter(), time.process_time()
+        self.sentences += len(texts)
         try:
             return self.inner.embed_documents(texts, batch_size)
         finally:
