@@ -618,6 +618,8 @@ class _Sync:
             except (ValueError, struct.error) as error:  # embedded again instead
                 logger.debug("passage vectors of %s cannot be read: %s", chunk_id, error)
                 continue
+            if list(passage.spans) != passage_vectors.sentence_spans(text):
+                continue  # not this text's sentences: embedded again instead
             for (start, end), vector in zip(passage.spans, passage.sentences, strict=True):
                 if text[start:end] in wanted:
                     known[text[start:end]] = vector
