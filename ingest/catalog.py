@@ -260,6 +260,10 @@ class Catalog:
         query = "SELECT c.id FROM chunks c LEFT JOIN vectors v ON v.chunk_id = c.id WHERE v.chunk_id IS NULL"
         return [row[0] for row in self._db.execute(query)]
 
+    def has_vectors(self) -> bool:
+        """True when some chunk has a vectors row (the model's vectors, which Chroma's can be restored from)."""
+        return self._db.execute("SELECT 1 FROM vectors LIMIT 1").fetchone() is not None
+
     def set_vectors(self, vectors: Iterable[tuple[str, bytes]], meta: dict[str, str] | None = None) -> None:
         """Store vectors rows for existing chunks (and record `meta`) in one transaction."""
         with self._db:

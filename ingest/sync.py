@@ -298,8 +298,10 @@ class _Sync:
         pending = self.layout.pending.exists()
         dense_incomplete = self.meta.get("dense") == "0"
         health = self._check()
-        if model_differs(self.meta, self.model) and not health.dense_damaged:
-            check_model(self.meta, self.model, has_vectors=health.dense_count > 0)
+        if model_differs(self.meta, self.model):
+            # the manifest's vectors count too: a repair of lost or damaged Chroma files restores them
+            has_vectors = health.dense_count > 0 or self.meta.get("dense") == "1" or self.catalog.has_vectors()
+            check_model(self.meta, self.model, has_vectors=has_vectors)
         if dense_incomplete:
             self.embedder()  # can the dense part be completed now?
         known, self._recorded = self.catalog.file_table()

@@ -356,3 +356,28 @@ def test_a_rewritten_article_takes_no_sentence_vectors(make_settings: Callable[.
     report = sync(settings)
     assert len(report.updated) == 1 and report.embedded > 0
     assert report.sentences_reused == 0
+
+
+@pytest.mark.parametrize("damage", ["chroma removed", "chroma emptied"])
+def test_another_model_is_refused_while_the_vectors_are_repaired(
+    make_settings: SettingsFactory, tiny_model: Path, other_tiny_model: Path, damage: str
+) -> None:
+    """With Chroma's files lost, the manifest still holds the first model's vectors and ingest restores them:
+    a second model configured then would mix two models' vectors under the new one's name. It is refused,
+    nothing changes, and both ways out work (the same model repairs; --rebuild re-embeds)."""
+    sync(make_settings())
+    other = make_settings(embedding_model=str(other_tiny_model))
+    chroma = other.index_dir / "chroma"
+    if damage == "chroma removed":
+        shutil.rmtree(chroma)
+    else:
+        for path in chroma.rglob("*"):
+            if path.is_file():
+                path.write_bytes(b"")
+    with pytest.raises(ModelMismatchError) as error:
+        sync(other)
+    assert str(tiny_model) in str(error.value) and "--rebuild" in str(error.value)
+    repaired = sync(make_settings())
+    assert repaired.repairs and repaired.model == str(tiny_model) and repaired.embedded == 0
+    rebuilt = sync(other, rebuild=True)
+    assert rebuilt.model == str(other_tiny_model) and rebuilt.embedded == rebuilt.chunks
