@@ -607,20 +607,20 @@ class _Sync:
         chunks around it, not the other sentences, and each sentence is embedded on its own. Only the rows of
         old chunks that hold a sentence of a new chunk are read (a rewritten article reads none).
         """
-        if not self._vectors_current or model_differs(self.meta, self.model) or not old or not new:
-            return {}  # rows of an older format, or of another model's vectors
+        if not self._vectors_current or not old or not new:
+            return {}  # rows of an older format (rows of another model were refused by `_run`'s model check)
         wanted = {c.text[s:e] for c in new for s, e in passage_vectors.sentence_spans(c.text)}
-        lenders = [c for c in old if any(c.text[s:e] in wanted for s, e in passage_vectors.sentence_spans(c.text))]
-        texts = {c.id: c.text for c in lenders}
+        spans = {c.id: passage_vectors.sentence_spans(c.text) for c in old}
+        lenders = {c.id: c.text for c in old if any(c.text[s:e] in wanted for s, e in spans[c.id])}
         known: dict[str, np.ndarray] = {}
-        for chunk_id, data in self.catalog.vectors(list(texts)).items() if texts else ():
-            text = texts[chunk_id]
+        for chunk_id, data in self.catalog.vectors(list(lenders)).items():
+            text = lenders[chunk_id]
             try:
                 passage = passage_vectors.decode(data)
             except (ValueError, struct.error) as error:  # embedded again instead
                 logger.debug("passage vectors of %s cannot be read: %s", chunk_id, error)
                 continue
-            if list(passage.spans) != passage_vectors.sentence_spans(text):
+            if list(passage.spans) != spans[chunk_id]:
                 continue  # not this text's sentences: embedded again instead
             for (start, end), vector in zip(passage.spans, passage.sentences, strict=True):
                 if text[start:end] in wanted:
