@@ -15,7 +15,7 @@ from ingest.declarations import SettingError
 from ingest.embedding import EmbeddingUnavailableError, ModelMismatchError
 from ingest.reader import IndexMissingError, ManifestDamagedError
 from ingest.redaction import redact
-from ingest.sync import NoDocumentsError
+from ingest.sync import EmptyFolderError, NoDocumentsError
 from ingest.uploads import DocumentsFolderMissingError
 
 
@@ -25,6 +25,8 @@ def advise(error: BaseException, language: Language = "en", secrets: Iterable[st
         return phrase("error_request", language, reason=redact(str(error), secrets))
     if isinstance(error, DocumentsFolderMissingError):  # an upload
         return phrase("error_documents_missing", language)
+    if isinstance(error, EmptyFolderError):  # the folder is there but empty: nothing was removed
+        return phrase("error_documents_empty_ingest", language)
     if isinstance(error, NoDocumentsError):  # an ingest of the documents folder
         return phrase("error_documents_missing_ingest", language)
     if isinstance(error, IndexMissingError):

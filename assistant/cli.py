@@ -30,7 +30,7 @@ from ingest.reader import IndexMissingError, ManifestDamagedError
 from ingest.redaction import protect_logs, redact
 from ingest.reports import SyncReport
 from ingest.status import Status, index_status
-from ingest.sync import NoDocumentsError, sync
+from ingest.sync import EmptyFolderError, NoDocumentsError, sync
 
 if TYPE_CHECKING:
     from assistant.evaluation import EvalReport
@@ -42,6 +42,7 @@ EXPECTED_ERRORS = (
     ManifestDamagedError,
     ModelMismatchError,
     NoDocumentsError,
+    EmptyFolderError,
     EmbeddingUnavailableError,
     ValueError,
     OSError,
@@ -83,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_setting_options(ingest, "index_dir", "embedding_model")
     ingest.add_argument("--rebuild", action="store_true", help="delete the index and build it from scratch")
+    ingest.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="remove the documents of a folder that holds no file any more (refused otherwise: an unmounted disk?)",
+    )
     add_setting_options(ingest, "lock_wait", "fields")
     ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -256,7 +262,8 @@ class Console:
 
 def _ingest(args: argparse.Namespace, console: Console) -> int:
     settings = settings_from(args).index
-    report = sync(settings, args.paths or None, rebuild=args.rebuild, progress=sys.stderr.isatty() and not args.json)
+    progress = sys.stderr.isatty() and not args.json
+    report = sync(settings, args.paths or None, rebuild=args.rebuild, allow_empty=args.allow_empty, progress=progress)
     if args.json:
         console.json(report.to_dict())
     else:

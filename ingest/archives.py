@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ingest.loading import SkipFile
-from ingest.metadata import FIELD_NAMES, FIELDS, find_fields, metadata_from_mapping
+from ingest.metadata import FIELD_NAMES, FIELD_SPEC_NAMES, FIELDS, find_fields, metadata_from_mapping
 from ingest.records import Metadata
 
 ARCHIVE_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".tsv")
@@ -31,7 +31,6 @@ MAX_ROW_BYTES = 20 * 1024 * 1024
 """A longer row (JSON line or CSV record) is skipped: no article is that long."""
 ROW_SEPARATOR = "#"
 """A row's document name is `<file>#<identity>`, e.g. `exports/2019.jsonl#id=4711`."""
-FIELD_SPEC_NAMES = ("text", *FIELDS, "id")
 _HTML = re.compile(r"</?(?:p|div|br|span|a|h[1-6]|article|section|strong|em|li|ul|figure)\b[^>]*>", re.IGNORECASE)
 _SNIFF_BYTES = 64 * 1024
 
@@ -70,6 +69,8 @@ def parse_field_spec(spec: str) -> dict[str, str]:
                 f"--fields takes FIELD=COLUMN pairs separated by commas, FIELD one of {', '.join(FIELD_SPEC_NAMES)} "
                 f"(e.g. text=body,date=pubdate), not {part!r}"
             )
+        if name in mapping:
+            raise ValueError(f"--fields names {name} twice ({name}={mapping[name]} and {part}); give each field once")
         mapping[name] = column
     return mapping
 

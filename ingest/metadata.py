@@ -25,6 +25,8 @@ from ingest.records import Metadata
 logger = logging.getLogger(__name__)
 
 FIELDS = ("title", "date", "outlet", "author", "url")
+FIELD_SPEC_NAMES = ("text", *FIELDS, "id")
+"""What `--fields` can name: the body, the metadata fields, and the column that keys an export's rows."""
 MAX_VALUE_CHARS = 500
 """Longer values are not metadata (a body pasted into the wrong column); they are dropped."""
 SIDECAR_SUFFIX = ".json"

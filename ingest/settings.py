@@ -14,6 +14,9 @@ from typing import Any
 
 from ingest.declarations import checked_overrides, read_environment, setting, validate
 from ingest.embedding import DEFAULT_MODEL
+from ingest.metadata import FIELD_SPEC_NAMES
+
+_FIELD = "|".join(FIELD_SPEC_NAMES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +88,9 @@ class Settings:
         env="ASSISTANT_FIELDS",
         flag="--fields",
         metavar="FIELD=COLUMN,...",
-        pattern=r"([a-z]+=[^,=]+(,[a-z]+=[^,=]+)*)?",
-        allowed="FIELD=COLUMN pairs separated by commas, e.g. text=body,date=pubdate",
+        pattern=rf"(({_FIELD})=[^,=]+(,({_FIELD})=[^,=]+)*)?",
+        allowed=f"FIELD=COLUMN pairs separated by commas, FIELD one of {', '.join(FIELD_SPEC_NAMES)}, e.g. "
+        "text=body,date=pubdate",
         default_text="common names: title/headline, text/body/content, date/published, url/link, outlet/source",
         help="columns of archive exports (.jsonl, .csv, .tsv) when they have other names",
     )

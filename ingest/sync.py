@@ -79,7 +79,7 @@ from ingest.planning import Plan, plan_changes
 from ingest.reader import manifest_damaged
 from ingest.records import Article, Chunk, Metadata
 from ingest.reports import Skipped, SyncReport
-from ingest.scanning import Scan, Scanned, scan
+from ingest.scanning import Scan, Scanned, scan, walk
 from ingest.settings import Settings
 from ingest.stories import refresh_stories
 from ingest.tantivy_lexical import (
@@ -103,15 +103,24 @@ class NoDocumentsError(RuntimeError):
     """A path given to ingest does not exist."""
 
 
+class EmptyFolderError(RuntimeError):
+    """A folder given to ingest holds no documents, while the index holds some from it (an unmounted disk?)."""
+
+
 def sync(
     settings: Settings,
     paths: Sequence[Path] | None = None,
     *,
     rebuild: bool = False,
+    allow_empty: bool = False,
     progress: bool = False,
     embedder_factory: EmbedderFactory = load_embedder,
 ) -> SyncReport:
-    """Bring the index in line with the documents under `paths` (default: the documents folder)."""
+    """Bring the index in line with the documents under `paths` (default: the documents folder).
+
+    A folder that holds no file while the index has documents from it raises EmptyFolderError (nothing is
+    removed) unless `allow_empty`.
+    """
     started = time.monotonic()
     roots = [Path(p) for p in (paths or [settings.docs_dir])]
     for root in roots:
@@ -122,14 +131,36 @@ def sync(
     settings.index_dir.mkdir(parents=True, exist_ok=True)
     with IndexLock(settings.index_dir, wait=settings.lock_wait):
         if rebuild:
+            embedder_factory = _ready_to_rebuild(settings, embedder_factory)
             wipe(settings)
-        job = _Sync(settings, roots, embedder_factory, progress, rebuilt=rebuild)
+        job = _Sync(settings, roots, embedder_factory, progress, rebuilt=rebuild, allow_empty=allow_empty)
         try:
             report = job.run()
         finally:
             job.close()
         job.publish()
     return replace(report, seconds=round(time.monotonic() - started, 3))
+
+
+def _ready_to_rebuild(settings: Settings, embedder_factory: EmbedderFactory) -> EmbedderFactory:
+    """Check what a rebuild needs before it deletes anything; the model, loaded here, is then used as it is.
+
+    A rebuild re-embeds every document: without the model it would leave a lexical index in place of the
+    vectors it deleted, and a bad field spec would stop it once the index was already gone.
+    """
+    try:
+        parse_field_spec(settings.fields)
+    except ValueError as error:
+        raise SettingError(f"{error}; --rebuild stopped before deleting anything") from None
+    try:
+        embedder = embedder_factory(settings)
+    except EmbeddingUnavailableError as error:
+        raise EmbeddingUnavailableError(
+            f"{error} --rebuild re-embeds every document, so it stopped before deleting anything: the index is "
+            f"as it was. To start over with the lexical index alone, remove {settings.index_dir} and run "
+            "`assistant ingest`."
+        ) from error
+    return lambda _settings: embedder
 
 
 def publish_generation(settings: Settings, generation: int, record: GenerationRecord) -> IndexState:
@@ -220,9 +251,11 @@ class _Sync:
         progress: bool,
         *,
         rebuilt: bool = False,
+        allow_empty: bool = False,
     ) -> None:
         self.settings = settings
         self.roots = roots
+        self.allow_empty = allow_empty
         self.layout = IndexLayout(settings.index_dir)
         if not rebuilt and not self.layout.manifest.is_file() and self.layout.holds_index():
             raise manifest_damaged(
@@ -307,6 +340,8 @@ class _Sync:
         known, self._recorded = self.catalog.file_table()
         found = scan(self.roots, self.settings.docs_dir, self._recorded, self.fields)
         plan = plan_changes(found.files, known, self.roots, self._acceptable_chunkers())
+        if plan.removed and not self.allow_empty:
+            self._refuse_emptied_folders(plan.removed, known)
         repair_dense = (
             pending or health.dense_damaged or health.dense_short or (dense_incomplete and self._embedder is not None)
         )
@@ -359,6 +394,25 @@ class _Sync:
         self._publish(generation, record, health.state)
         done_plan = plan.after_failures({s.path for s in failed})
         return self._report(done_plan, found.skipped + failed, kept=len(kept))
+
+    def _refuse_emptied_folders(self, removed: Sequence[str], known: Mapping[str, FileRecord]) -> None:
+        """Stop before removing every document of a folder that now holds no file: an unmounted disk, say.
+
+        Removing some of a folder's documents is an ordinary change; all of them, with not one file left in
+        its place, is far more often a mistake than an intent, and would cost a full re-embedding to undo.
+        """
+        for root in self.roots:
+            if not root.is_dir():
+                continue
+            base = root.resolve()
+            emptied = [s for s in removed if Path(known[s].origin).is_relative_to(base)]
+            if not emptied or next(iter(walk(base)), None) is not None:
+                continue  # files that cannot be read are reported as skipped, and removed as usual
+            raise EmptyFolderError(
+                f"{root} holds no files, but {len(emptied):,} indexed documents came from it, so nothing was "
+                "removed and the index is as it was. If its disk is not mounted, mount it and ingest again; if "
+                "the documents were deleted on purpose, ingest again with --allow-empty."
+            )
 
     # checks and repairs -----------------------------------------------------------------------------
     def _check(self) -> _Health:

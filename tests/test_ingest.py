@@ -14,12 +14,13 @@ import pytest
 from assistant.cli import main
 from ingest import passage_vectors
 from ingest.catalog import Catalog
-from ingest.embedding import ModelMismatchError, SentenceTransformerEmbedder
+from ingest.declarations import SettingError
+from ingest.embedding import EmbeddingUnavailableError, ModelMismatchError, SentenceTransformerEmbedder
 from ingest.layout import MANIFEST
 from ingest.scanning import RACY_NS
 from ingest.settings import Settings
 from ingest.status import index_status
-from ingest.sync import sync
+from ingest.sync import EmptyFolderError, sync
 from tests.index_checks import IndexContents, assert_in_sync
 
 SEED = "000_568e6625231925c3.txt"
@@ -116,6 +117,55 @@ def test_index_built_with_another_model_is_refused_until_rebuild(
     assert_in_sync(other.index_dir, docs)
 
 
+def test_a_rebuild_that_cannot_start_deletes_nothing(
+    make_settings: SettingsFactory, docs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--rebuild checks the model and the field spec first: a rebuild that would fail leaves the index whole."""
+    settings = make_settings()
+    sync(settings)
+    before = snapshot(settings.index_dir)
+    missing = make_settings(embedding_model=str(tmp_path / "no-such-model"))
+    with pytest.raises(EmbeddingUnavailableError, match="stopped before deleting anything: the index is as it was"):
+        sync(missing, rebuild=True)
+    assert snapshot(settings.index_dir) == before
+    with pytest.raises(SettingError, match=r"names text twice.*stopped before deleting anything"):
+        sync(make_settings(fields="text=body,text=content"), rebuild=True)
+    assert snapshot(settings.index_dir) == before
+    gone = str(tmp_path / "gone")
+    code = main(["ingest", str(docs), "--index", str(settings.index_dir), "--model", gone, "--rebuild"])
+    assert code != 0 and "stopped before deleting anything" in capsys.readouterr().err
+    assert snapshot(settings.index_dir) == before
+    assert_in_sync(settings.index_dir, docs)
+    assert len(sync(settings, rebuild=True).added) == 5
+
+
+def test_an_emptied_folder_removes_nothing(
+    make_settings: SettingsFactory, docs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A documents folder with no file left (an unmounted disk) stops the ingest; removing some files does not."""
+    settings = make_settings()
+    sync(settings)
+    before = snapshot(settings.index_dir)
+    away = tmp_path / "away"
+    shutil.move(docs, away)
+    docs.mkdir()
+    (docs / ".hidden").write_text("x", encoding="utf-8")  # hidden files are not documents
+    with pytest.raises(EmptyFolderError, match=r"holds no files, but 5 indexed documents came from it.*--allow-empty"):
+        sync(settings)
+    assert snapshot(settings.index_dir) == before
+    assert main(["ingest", str(docs), "--index", str(settings.index_dir), "--model", settings.embedding_model]) == 1
+    assert "nothing was removed" in capsys.readouterr().err
+    assert snapshot(settings.index_dir) == before
+    one = sorted(away.iterdir())[0]
+    shutil.copy(one, docs / one.name)
+    report = sync(settings)  # one file back: the other four are removed as an ordinary change
+    assert len(report.removed) == 4 and report.unchanged == (one.name,)
+    (docs / one.name).unlink()
+    (docs / "photo.png").write_bytes(b"\x89PNG\r\n")  # a file, though not a document: the folder is not empty
+    assert sync(settings).removed == (one.name,)
+    assert_in_sync(settings.index_dir, docs)
+
+
 def test_bad_files_are_skipped_with_reasons_and_good_ones_indexed(make_settings: SettingsFactory, docs: Path) -> None:
     settings = make_settings()
     sync(settings)
@@ -200,8 +250,11 @@ def test_ingest_given_paths_only_touches_those(make_settings: SettingsFactory, d
     assert report.added == ("outside.txt",) and report.removed == ()
     assert index_status(settings).documents == 6
     (extra / "outside.txt").unlink()
-    report = sync(settings, [extra])
-    assert report.removed == ("outside.txt",)
+    with pytest.raises(EmptyFolderError, match="--allow-empty"):
+        sync(settings, [extra])  # its only document gone, and no file left: refused unless allowed
+    index, model = str(settings.index_dir), settings.embedding_model
+    assert main(["ingest", str(extra), "--index", index, "--model", model, "--allow-empty"]) == 0
+    assert index_status(settings).documents == 5
     assert_in_sync(settings.index_dir, docs)
 
 

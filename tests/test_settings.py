@@ -42,6 +42,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         (["ask", ""], "the question is empty"),
         (["ask", " \u200f "], "the question is empty"),
         (["chat", "--port", "99999"], "--port must be a whole number from 1 to 65535, not '99999'"),
+        (["ingest", "--fields", "body=text"], "--fields must be FIELD=COLUMN pairs separated by commas, FIELD one of"),
     ],
 )
 def test_invalid_flags_fail_with_one_line_saying_what_is_allowed(

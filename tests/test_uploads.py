@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from assistant.advice import advise
 from assistant.service import Assistant
 from assistant.settings import AssistantSettings
 from ingest.embedding import SentenceTransformerEmbedder
 from ingest.files import IndexLock
 from ingest.settings import Settings
 from ingest.status import index_status
-from ingest.sync import sync
+from ingest.sync import EmptyFolderError, sync
 from ingest.uploads import DocumentsFolderMissingError, sanitize_filename, save_uploads
 from ingest.writer import IndexWriter
 from tests.index_checks import assert_in_sync
@@ -79,6 +80,23 @@ def test_uploads_into_a_missing_folder_are_refused_and_the_folder_not_recreated(
     outcome = writer.wait(writer.request(), timeout=60)
     assert outcome is not None and outcome.report is None and "does not exist" in str(outcome.error)
     assert index_status(settings).documents == 5  # not emptied
+
+
+@pytest.mark.reliability("re-index of a documents folder left with no file (an unmounted disk)")
+def test_a_reindex_of_an_emptied_folder_removes_nothing_and_says_so(
+    make_settings: Callable[..., Settings], docs: Path
+) -> None:
+    settings = make_settings()
+    sync(settings)
+    for path in docs.iterdir():
+        path.unlink()
+    writer = IndexWriter(settings)
+    outcome = writer.wait(writer.request(), timeout=60)
+    assert outcome is not None and outcome.report is None and isinstance(outcome.error, EmptyFolderError)
+    assert index_status(settings).documents == 5  # not emptied
+    assert "nothing was removed" in advise(outcome.error, "en") and str(docs) not in advise(outcome.error, "en")
+    assert "لم يُحذف شيء" in advise(outcome.error, "ar")
+    writer.close()
 
 
 @pytest.mark.reliability("upload while another ingest holds the index: queued, then indexed")
