@@ -124,6 +124,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "and warmed before the first (embedded by default)",
     )
     parser.add_argument(
+        "--sync-vectors",
+        choices=("corpus", "model"),
+        default="corpus",
+        help="what the 1%% sync stores for the chunks it embeds: vectors of the corpus's mixture (like the graph's) "
+        "or the random model's own, nearly parallel ones (before 2026-12-03 evening); the model runs either way",
+    )
+    parser.add_argument(
         "--resync",
         type=int,
         default=0,
@@ -188,7 +195,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not (workdir / f"index-{n}").is_dir():
                 print(f"--resync: {workdir}/index-{n} does not exist (run once with --keep)", file=sys.stderr)
                 return 1
-            sync_args = {**common, "model": model["path"], "round": options.resync, "profile": options.profile}
+            sync_args = {
+                **common,
+                "model": model["path"],
+                "round": options.resync,
+                "profile": options.profile,
+                "sync_vectors": options.sync_vectors,
+            }
             sync = run_stage(sync_stage, sync_args, workdir, options.stage_timeout_s)
             results["sizes"][str(n)] = {"n": n, "sync": sync}
             save()
@@ -243,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             save()
         if n in sync_sizes:
-            sync_args = {**common, "profile": options.profile}
+            sync_args = {**common, "profile": options.profile, "sync_vectors": options.sync_vectors}
             entry["sync"] = run_stage(sync_stage, sync_args, workdir, options.stage_timeout_s)
             save()
         if n <= options.stock_max:

@@ -27,8 +27,10 @@ def _chroma_seconds(changed: dict[str, Any]) -> str:
 
 
 def _vectors(sync: dict[str, Any]) -> str:
-    """Where the ingest's vectors were: in this process (embedded) or a `chroma run` server (`--sync-server`)."""
-    return str(sync.get("vectors", "embedded"))
+    """Where the ingest's vectors were (in this process, embedded, or a `chroma run` server: `--sync-server`),
+    and which it stored: the random model's own (runs before `--sync-vectors`) or the corpus's mixture."""
+    where = str(sync.get("vectors", "embedded"))
+    return f"{where}, corpus vectors" if sync.get("sync_vectors") == "corpus" else f"{where}, model's vectors"
 
 
 def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
@@ -255,7 +257,9 @@ def render(results: dict[str, Any]) -> str:
         "rewritten with new text (their round-th new text on a kept index, `--resync`). `of which Chroma` is the "
         "time inside the dense store's writes, vector reads and closing, where Chroma saves its vector index. "
         "`vectors`: embedded (the ingest's Chroma client loads the graph) or server (`--sync-server`: a `chroma run` "
-        "server started and warmed before the first ingest keeps it).",
+        "server started and warmed before the first ingest keeps it); then which vectors the sync stored: the "
+        "corpus's mixture, like the graph it joins (`--sync-vectors corpus`, the default), or the random model's "
+        "own, nearly parallel to each other (mean cosine 0.99), which cost Chroma's insert twice as much.",
         "",
         "| N | vectors | files | no-op 1 (s) | no-op 2 (s) | changed files | chunks embedded | sync (s) "
         "| encoding (s) | model load (s) | token counting (s) | project work (s) | of which Chroma (s) "

@@ -36,6 +36,7 @@ from scale_corpus import (
     chunk_texts,
     questions,
     source_name,
+    text_vectors,
     unit_vectors,
 )
 from timed_embedder import TimedEmbedder
@@ -599,11 +600,19 @@ def stage_sync(args: dict[str, Any]) -> dict[str, Any]:
 
     def factory(s: Settings) -> Any:
         start, cpu = time.perf_counter(), cpu_seconds()
-        embedder = TimedEmbedder(SentenceTransformerEmbedder(s.embedding_model, device="cpu"))
+        dim = int(args.get("dim", 384))
+        corpus = args.get("sync_vectors", "model") == "corpus"
+        vectors = (lambda texts: text_vectors(texts, dim)) if corpus else None
+        embedder = TimedEmbedder(SentenceTransformerEmbedder(s.embedding_model, device="cpu"), vectors)
         loaded.append((embedder, time.perf_counter() - start, cpu_seconds() - cpu))
         return embedder
 
-    result: dict[str, Any] = {"n": n, "files": n // ARTICLE_CHUNKS, "vectors": "server" if url else "embedded"}
+    result: dict[str, Any] = {
+        "n": n,
+        "files": n // ARTICLE_CHUNKS,
+        "vectors": "server" if url else "embedded",
+        "sync_vectors": args.get("sync_vectors", "model"),
+    }
     for name in ("noop_1", "noop_2"):
         with _Profile(args.get("profile") if name == "noop_2" else None, f"sync-noop-{n}"):
             start, cpu = time.perf_counter(), cpu_seconds()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -19,8 +19,10 @@ class TimedEmbedder:
     embedding, and are also kept apart.
     """
 
-    def __init__(self, inner: Embedder) -> None:
+    def __init__(self, inner: Embedder, vectors: Callable[[Sequence[str]], np.ndarray] | None = None) -> None:
         self.inner = inner
+        self.vectors = vectors
+        """When given: the chunk vectors returned instead of the model's (the model still runs, for its time)."""
         self.model_id = inner.model_id
         self.dimension = inner.dimension
         self.max_tokens = inner.max_tokens
@@ -54,7 +56,8 @@ class TimedEmbedder:
         """The inner embedder's vectors and latent terms (one forward pass), timed as embedding."""
         started, cpu = time.perf_counter(), time.process_time()
         try:
-            return embed_with_terms(self.inner, texts, batch_size)
+            vectors, terms = embed_with_terms(self.inner, texts, batch_size)
+            return (vectors if self.vectors is None else self.vectors(texts)), terms
         finally:
             self.embed_seconds += time.perf_counter() - started
             self.chunk_seconds += time.perf_counter() - started
