@@ -104,7 +104,7 @@ class NoDocumentsError(RuntimeError):
 
 
 class EmptyFolderError(RuntimeError):
-    """A folder given to ingest holds no documents, while the index holds some from it (an unmounted disk?)."""
+    """A folder given to ingest holds no file, while the index holds documents from it (an unmounted disk?)."""
 
 
 def sync(
