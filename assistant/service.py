@@ -116,8 +116,8 @@ class Assistant:
         """
         k, sources = check_k(k), self._known_sources(check_sources(sources))
         scope = ArticleFilter.of(since=since, until=until, outlets=outlets)
+        language = detect_language(question)  # of the whole question, before clean_question shortens it
         question = clean_question(question)
-        language = detect_language(question)
         if not question:
             yield Answer(phrase("empty_question", language), language, True, self.mode, (), "", "")
             return

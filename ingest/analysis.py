@@ -41,6 +41,7 @@ _CHAR_MAP = str.maketrans(
 _TOKEN = re.compile(r"[^\W\d_]+|\d+", re.UNICODE)
 _ARABIC_LETTER = re.compile("[\u0621-\u064a\u0671-\u06d3\ufb50-\ufdff\ufe70-\ufefc]")
 _LATIN_LETTER = re.compile("[A-Za-z\u00c0-\u024f]")
+_ARABIC_MARK = re.compile("[\u060c\u061b\u061f\u0660-\u0669\u06f0-\u06f9]")
 
 # Larkey et al. light10: prefixes tried longest first, then suffixes repeatedly.
 _AR_PREFIXES = ("وال", "بال", "كال", "فال", "لل", "ال")
@@ -226,10 +227,13 @@ def _grams(token: str, n: int) -> tuple[str, ...]:
 
 
 def detect_language(text: str) -> Language:
-    """ "ar" when Arabic letters are the majority of letters, else "en"."""
+    """ "ar" when Arabic letters are the majority of letters, else "en"; without letters, "ar" for Arabic
+    punctuation (؟ ، ؛) or digits (٠-٩), else "en"."""
     arabic = len(_ARABIC_LETTER.findall(text))
     latin = len(_LATIN_LETTER.findall(text))
-    return "ar" if arabic > 0 and arabic >= latin else "en"
+    if not arabic and not latin:
+        return "ar" if _ARABIC_MARK.search(text) else "en"
+    return "ar" if arabic >= latin else "en"
 
 
 _SENTENCE_END = re.compile(r"[.!?؟؛;…]+[\"'»”)\]]*(?=\s|$)|\n+")

@@ -54,6 +54,14 @@ def test_arabic_question_is_answered_in_arabic_citing_the_right_seed(
     assert len(re.findall(r"\[\d+\]", result.text)) <= 3
 
 
+def test_the_language_is_read_from_the_whole_question(lexical_assistant: Assistant) -> None:
+    """A long question is shortened before retrieval, but its language is that of all its letters."""
+    question = "please answer this question: " * 60 + "ما هو الاسم الحقيقي للبغدادي؟ " * 300
+    result = lexical_assistant.ask(question)
+    assert result.language == "ar" and (result.text.startswith("بحسب الوثائق:") or result.text == NOT_FOUND_AR)
+    assert lexical_assistant.ask("؟؟؟").language == "ar" and lexical_assistant.ask("???").language == "en"
+
+
 def test_english_question_on_arabic_sources_is_framed_in_english(lexical_assistant: Assistant) -> None:
     result = lexical_assistant.ask(
         "What did the UN estimate about the number of داعش fighters in الأمم المتحدة reports?"
