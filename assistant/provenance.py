@@ -7,6 +7,7 @@ offsets (which would now point at whatever text moved there).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -45,7 +46,8 @@ def locate(citation: Citation, article: Article | None) -> Located:
         span = (moved, moved + len(citation.passage))
         return Located("changed", span, quote_spans(text, citation.quote, *span))
     quotes = quote_spans(text, citation.quote, 0, len(text))
-    return Located("quote_found" if quotes else "quote_gone", None, quotes)
+    whole = bool(quotes) and len(quotes) == len(_sentences(citation.quote))
+    return Located("quote_found" if whole else "quote_gone", None, quotes)  # gone when any sentence is
 
 
 def warning(located: Located, citation: Citation, language: Language) -> str:
@@ -63,11 +65,27 @@ def warning(located: Located, citation: Citation, language: Language) -> str:
 
 
 def quote_spans(text: str, quote: str, start: int, end: int) -> tuple[tuple[int, int], ...]:
-    """Where each sentence of `quote` lies in text[start:end] (the first occurrence; sentences not found left out)."""
-    spans = []
-    for s, e in split_sentences(quote):
-        sentence = quote[s:e].strip("«» ")
-        found = text.find(sentence, start, end) if sentence else -1
-        if found >= 0:
-            spans.append((found, found + len(sentence)))
+    """Where each sentence of `quote` lies in text[start:end] (the first occurrence; sentences not found left out).
+
+    A quote joins its sentences with spaces, so a sentence that spanned a line break in the article (a
+    headline without a full stop, then the first sentence) is matched with any whitespace between its words.
+    """
+    spans = [span for sentence in _sentences(quote) if (span := _find(text, sentence, start, end)) is not None]
     return tuple(sorted(set(spans)))
+
+
+def _sentences(quote: str) -> list[str]:
+    """The distinct sentences of a quote, without the quotation marks around it."""
+    pieces = (quote[s:e].strip("«» ") for s, e in split_sentences(quote))
+    return list(dict.fromkeys(piece for piece in pieces if piece))
+
+
+def _find(text: str, sentence: str, start: int, end: int) -> tuple[int, int] | None:
+    found = text.find(sentence, start, end)
+    if found >= 0:
+        return found, found + len(sentence)
+    words = sentence.split()
+    if len(words) < 2:
+        return None
+    match = re.compile(r"\s+".join(map(re.escape, words))).search(text, start, end)
+    return match.span() if match else None

@@ -8,8 +8,10 @@ from html import unescape
 
 import pytest
 
+from assistant.provenance import locate
 from assistant.records import Answer, Citation, OtherCopy
 from assistant.rendering import escape_text, origin_text, render_article, render_link, render_message, render_sources
+from ingest.records import Article
 
 
 def test_escape_text_leaves_nothing_active() -> None:
@@ -45,6 +47,26 @@ def test_sources_highlight_the_quote_inside_its_passage() -> None:
     html = render_sources(answer)
     assert "<mark>الجملة الثانية المهمة.</mark>" in html
     assert "a&lt;b&gt;.txt" in html and "&lt;i&gt;" in html and "✓ verified" in html
+
+
+def test_a_quote_across_a_line_break_is_highlighted() -> None:
+    """A headline without a full stop, then a sentence: joined by a space in the quote, a newline in the passage."""
+    passage = "التحالف: خطاب البغدادي غير مؤثر\nوقال المتحدث باسم التحالف إن قيادته غير مؤثرة. ثم جملة أخرى."
+    quote = "التحالف: خطاب البغدادي غير مؤثر وقال المتحدث باسم التحالف إن قيادته غير مؤثرة."
+    html = render_sources(Answer("x [1]", "ar", False, "extractive", (citation(passage, quote),)))
+    assert "<mark>التحالف&#58; خطاب البغدادي غير مؤثر<br>وقال المتحدث باسم التحالف إن قيادته غير مؤثرة.</mark>" in html
+
+
+def test_an_edited_article_keeps_quote_found_only_while_every_quoted_sentence_is_there() -> None:
+    old = "مقدمة. اسمه الحقيقي إبراهيم السامرائي. وانشق عن القاعدة عام 2013. خاتمة."
+    cited = citation("اسمه الحقيقي إبراهيم السامرائي. وانشق عن القاعدة عام 2013.", "", start=7)
+    cited = replace(cited, quote=cited.passage, content_hash="old")
+    edited = "مقدمة جديدة. اسمه الحقيقي إبراهيم عواد البدري. وانشق عن القاعدة عام 2013. خاتمة."
+    located = locate(cited, Article("a.txt", "", edited, "new"))
+    assert located.state == "quote_gone" and len(located.quotes) == 1  # one of the two sentences is left
+    kept = "مقدمة جديدة. اسمه الحقيقي إبراهيم السامرائي.\nوانشق عن القاعدة عام 2013. خاتمة."
+    assert locate(cited, Article("a.txt", "", kept, "new")).state == "quote_found"
+    assert old.find(cited.passage) == 7
 
 
 def test_article_view_marks_the_passage() -> None:
