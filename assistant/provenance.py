@@ -16,7 +16,7 @@ from assistant.records import Citation, Language
 from ingest.analysis import split_sentences
 from ingest.records import Article
 
-State = Literal["unchanged", "changed", "quote_found", "quote_gone", "removed"]
+State = Literal["unchanged", "moved", "changed", "quote_found", "quote_gone", "removed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +24,8 @@ class Located:
     """A citation found again in its article's current text."""
 
     state: State
-    """unchanged; changed (elsewhere: the passage is intact); quote_found (passage gone, quote still there);
-    quote_gone; removed (the article left the index)."""
+    """unchanged; moved (the same content under another path); changed (elsewhere: the passage is intact);
+    quote_found (passage gone, quote still there); quote_gone; removed (the article left the index)."""
     passage: tuple[int, int] | None
     """Where the cited passage lies in the current text, when it is still there."""
     quotes: tuple[tuple[int, int], ...]
@@ -33,13 +33,14 @@ class Located:
 
 
 def locate(citation: Citation, article: Article | None) -> Located:
-    """Find `citation` in `article` (its current version, None when it left the index)."""
+    """Find `citation` in `article` (its current version, None when it left the index; another path when only
+    the same content is still indexed, see `Retriever.article`)."""
     if article is None:
         return Located("removed", None, ())
     text, start, end = article.text, citation.start, citation.end
     same_content = not citation.content_hash or citation.content_hash == article.content_hash
     if text[start:end] == citation.passage:
-        state: State = "unchanged" if same_content else "changed"
+        state: State = "changed" if not same_content else "unchanged" if article.source == citation.source else "moved"
         return Located(state, (start, end), quote_spans(text, citation.quote, start, end))
     moved = text.find(citation.passage) if citation.passage else -1
     if moved >= 0:
@@ -50,9 +51,11 @@ def locate(citation: Citation, article: Article | None) -> Located:
     return Located("quote_found" if whole else "quote_gone", None, quotes)  # gone when any sentence is
 
 
-def warning(located: Located, citation: Citation, language: Language) -> str:
-    """What the viewer says above the article; empty when it is unchanged."""
+def warning(located: Located, citation: Citation, language: Language, now_at: str = "") -> str:
+    """What the viewer says above the article; empty when it is unchanged. `now_at`: the path of a moved one."""
     quote = citation.quote if len(citation.quote) <= 400 else citation.quote[:400] + "…"
+    if located.state == "moved":
+        return phrase("article_moved", language, source=now_at)
     if located.state == "changed":
         return phrase("article_changed", language)
     if located.state == "quote_found":

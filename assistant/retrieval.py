@@ -160,10 +160,14 @@ class Retriever:
             article = snapshot.article(source)
         return article.text if article else None
 
-    def article(self, source: str) -> Article | None:
-        """An indexed article as it is now (cleaned text and content hash)."""
+    def article(self, source: str, content_hash: str = "") -> Article | None:
+        """An indexed article as it is now (cleaned text and content hash). When `source` left the index and
+        `content_hash` is given, the indexed article with that content: the file was renamed or moved."""
         with self.reader.snapshot() as snapshot:
-            return snapshot.article(source)
+            article = snapshot.article(source)
+            if article is None and content_hash:
+                article = snapshot.article_with_hash(content_hash)
+            return article
 
     def lexical_hits(
         self, question: str, k: int, sources: Sequence[str] | None = None, *, scope: ArticleFilter | None = None

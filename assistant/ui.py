@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from assistant.advice import advise
@@ -275,15 +275,15 @@ def create_app(
             return ""
         citation = session.citations[int(choice)]
         try:
-            article = assistant.retriever.article(citation.source)
+            article = assistant.retriever.article(citation.source, citation.content_hash)
         except Exception as error:
             logger.exception("cannot open %s", citation.source)
             return render_message(advise(error, session.language, secrets))
         located = locate(citation, article)
-        note = warning(located, citation, session.language)
         if article is None:
-            return render_message(note)
-        return render_article(citation, article.text, located, note)
+            return render_message(warning(located, citation, session.language))
+        note = warning(located, citation, session.language, article.source)
+        return render_article(replace(citation, source=article.source), article.text, located, note)
 
     def run_ingest(saved: Sequence[SavedUpload]) -> Iterator[tuple[str, str, Any, IndexView]]:
         """Request an ingest and follow it: queued (another ingest holds the index), indexing, then done."""

@@ -187,6 +187,13 @@ class Catalog:
             return None
         return Article(row[0], row[1], row[2], row[3], self.article_meta([source]).get(source, Metadata()))
 
+    def source_with_hash(self, digest: str) -> str | None:
+        """The indexed source (not a duplicate) whose content hash is `digest`, the first by path."""
+        row = self._db.execute(
+            "SELECT source FROM files WHERE hash = ? AND duplicate_of IS NULL ORDER BY source LIMIT 1", (digest,)
+        ).fetchone()
+        return row[0] if row else None
+
     def hashes(self, sources: Iterable[str]) -> dict[str, str]:
         """Content hashes of the files `sources` that the manifest knows."""
         wanted = list(sources)

@@ -8,7 +8,7 @@ from html import unescape
 
 import pytest
 
-from assistant.provenance import locate
+from assistant.provenance import locate, warning
 from assistant.records import Answer, Citation, OtherCopy
 from assistant.rendering import escape_text, origin_text, render_article, render_link, render_message, render_sources
 from ingest.records import Article
@@ -67,6 +67,18 @@ def test_an_edited_article_keeps_quote_found_only_while_every_quoted_sentence_is
     kept = "مقدمة جديدة. اسمه الحقيقي إبراهيم السامرائي.\nوانشق عن القاعدة عام 2013. خاتمة."
     assert locate(cited, Article("a.txt", "", kept, "new")).state == "quote_found"
     assert old.find(cited.passage) == 7
+
+
+def test_a_renamed_article_is_found_by_its_content_and_says_where_it_is_now() -> None:
+    text = "مقدمة. اسمه الحقيقي إبراهيم السامرائي. خاتمة."
+    cited = replace(citation("اسمه الحقيقي إبراهيم السامرائي.", "", start=7), content_hash="h1")
+    cited = replace(cited, quote=cited.passage)
+    moved = locate(cited, Article("أرشيف/b.txt", "", text, "h1"))
+    assert moved.state == "moved" and moved.passage == (7, 7 + len(cited.passage))
+    said = warning(moved, cited, "en", "أرشيف/b.txt")
+    assert "renamed or moved" in said and said.endswith("أرشيف/b.txt")
+    assert locate(cited, Article(cited.source, "", text, "h1")).state == "unchanged"
+    assert locate(cited, None).state == "removed"
 
 
 def test_article_view_marks_the_passage() -> None:

@@ -370,6 +370,32 @@ def test_citation_viewer_warns_when_the_article_changed_and_finds_the_quote(
     assert viewer.locator("#passage-highlight").count() == 0
 
 
+def test_citation_viewer_follows_a_renamed_article_and_says_when_it_is_gone(
+    pages: Callable[[str], Any], fresh: Served
+) -> None:
+    page = pages(fresh.url)
+    ask(page, "كم عدد أفراد تنظيم داعش بحسب تقديرات الأمم المتحدة؟")
+    docs = fresh.settings.index.docs_dir
+    (docs / "أرشيف").mkdir()
+    (docs / "003_0262f053a42b4a37.txt").rename(docs / "أرشيف" / "منبج.txt")  # renamed under an open citation
+    sync(fresh.settings.index)
+    viewer = open_first_source(page)
+    text = viewer.inner_text()
+    assert "نُقلت هذه المقالة أو أُعيدت تسميتها" in text and "أرشيف/منبج.txt" in text
+    assert "20 و30 ألف" in viewer.locator("#passage-highlight").inner_text()
+
+    page.click("#clear")
+    page.wait_for_function("() => !document.querySelector('#chat .bot-row')")
+    ask(page, "كم عدد أفراد تنظيم داعش بحسب تقديرات الأمم المتحدة؟")  # now cited under its new name
+    (docs / "أرشيف" / "منبج.txt").unlink()
+    sync(fresh.settings.index)
+    page.click("#source-choice input")
+    page.get_by_role("option").first.click()
+    page.wait_for_function("() => document.querySelector('#viewer').innerText.includes('لم تعد هذه المقالة')")
+    assert "لم تعد هذه المقالة في الفهرس" in viewer.inner_text() and "كانت الإجابة تقتبس" in viewer.inner_text()
+    assert viewer.locator("#passage-highlight").count() == 0
+
+
 def test_a_damaged_index_gives_advice_not_a_raw_error(pages: Callable[[str], Any], fresh: Served) -> None:
     from gradio_client import Client
 
