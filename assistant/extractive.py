@@ -19,7 +19,7 @@ from assistant.names import QuestionNames
 from assistant.phrases import phrase
 from assistant.records import Answer, Citation, Closeness, Language, Mode, Passage
 from ingest import bundled_model
-from ingest.analysis import analyze, char_ngrams, detect_language
+from ingest.analysis import analyze, char_ngrams, detect_language, plain_spelling
 from ingest.embedding import Embedder
 from ingest.passage_vectors import sentence_spans
 
@@ -234,7 +234,7 @@ def _similarities(
     if embedder is None or not texts or not cross_language:
         return [None] * len(texts)
     vectors = embedder.embed_documents(texts)
-    return [float(v) for v in np.clip(vectors @ embedder.embed_query(question), -1.0, 1.0)]
+    return [float(v) for v in np.clip(vectors @ embedder.embed_query(plain_spelling(question)), -1.0, 1.0)]
 
 
 def is_relevant(

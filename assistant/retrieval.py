@@ -20,7 +20,7 @@ from assistant.recency import DEPTH_FACTOR, asks_for_latest, prefer_recent
 from assistant.records import Closeness, OtherCopy, Passage
 from assistant.reranking import Reranker
 from assistant.settings import AssistantSettings
-from ingest.analysis import detect_language
+from ingest.analysis import detect_language, plain_spelling
 from ingest.dates import date_key
 from ingest.embedding import (
     Embedder,
@@ -319,10 +319,10 @@ class Retriever:
     def _query(self, question: str, context: str) -> tuple[np.ndarray, SparseTerms | None]:
         """The question's vector and latent terms, the earlier question's added at CONTEXT_WEIGHT."""
         assert self.embedder is not None
-        vector, terms = query_with_terms(self.embedder, question)
+        vector, terms = query_with_terms(self.embedder, plain_spelling(question))
         if not context:
             return vector, terms
-        earlier, earlier_terms = query_with_terms(self.embedder, context)
+        earlier, earlier_terms = query_with_terms(self.embedder, plain_spelling(context))
         mixed = vector + CONTEXT_WEIGHT * earlier
         mixed = mixed / max(float(np.linalg.norm(mixed)), 1e-12)
         if terms is None or earlier_terms is None:

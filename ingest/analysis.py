@@ -57,6 +57,20 @@ def normalize(text: str) -> str:
     return text.translate(_CHAR_MAP).casefold()
 
 
+_DIGITS = str.maketrans({chr(base + d): str(d) for base in (0x0660, 0x06F0) for d in range(10)})
+
+
+def plain_spelling(text: str) -> str:
+    """A question as news copy spells it, for the embedding model: harakat and tatweel removed, Arabic-Indic
+    digits as ASCII ones. Letters are left as written (unlike `normalize`): the model knows hamza, ة and ى.
+
+    Vowelled or stretched words and Eastern digits are rare in news text, and the model reads them as other
+    tokens: a fully vowelled question scored too low against its own answer and abstained (docs/retrieval.md,
+    "How a question is spelled").
+    """
+    return _HARAKAT.sub("", text).translate(_DIGITS)
+
+
 def tokenize(text: str) -> list[str]:
     """Normalized tokens of `text`: runs of letters, and runs of digits (so 2004م matches 2004)."""
     return _TOKEN.findall(normalize(text))

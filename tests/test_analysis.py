@@ -9,6 +9,7 @@ from ingest.analysis import (
     char_ngrams,
     detect_language,
     normalize,
+    plain_spelling,
     split_sentences,
     stem_arabic_light10,
     tokenize,
@@ -32,6 +33,14 @@ from ingest.analysis import (
 )
 def test_normalize_unifies_spelling_variants(raw: str, expected: str) -> None:
     assert normalize(raw) == expected
+
+
+def test_plain_spelling_drops_marks_and_eastern_digits_but_keeps_letters() -> None:
+    # The embedding model's input: harakat, shadda and tatweel go, digits become ASCII; hamza, ة and ى stay
+    # (unlike `normalize`), and so do punctuation and Latin text.
+    assert plain_spelling("مَا عُمْقُ المِنْطَقَةِ العَازِلَةِ الَّتِي تُرِيدُهَا تُرْكِيَا؟") == "ما عمق المنطقة العازلة التي تريدها تركيا؟"
+    assert plain_spelling("أعلنـــت إدارة ترامب في ٢٠١٨ و۲۰۱۹ (ISIS)") == "أعلنت إدارة ترامب في 2018 و2019 (ISIS)"
+    assert plain_spelling("مستشفى الدولة") == "مستشفى الدولة"
 
 
 def test_tokenize_splits_digits_from_letters_and_drops_punctuation() -> None:
