@@ -169,6 +169,12 @@ class Retriever:
                 article = snapshot.article_with_hash(content_hash)
             return article
 
+    def allowed_count(self, scope: ArticleFilter) -> int | None:
+        """How many indexed articles `scope` allows (documents, dates, outlets); None when it filters nothing."""
+        with self.reader.snapshot() as snapshot:
+            allowed = snapshot.scope_sources(scope)
+        return None if allowed is None else len(allowed)
+
     def lexical_hits(
         self, question: str, k: int, sources: Sequence[str] | None = None, *, scope: ArticleFilter | None = None
     ) -> dict[str, float]:

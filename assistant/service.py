@@ -6,6 +6,7 @@ import difflib
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING, Any, cast
 
@@ -15,7 +16,7 @@ from assistant.generation import generate_answer
 from assistant.llm import LLMUnavailableError
 from assistant.notes import render_notes
 from assistant.phrases import phrase
-from assistant.records import Answer, Mode, Passage
+from assistant.records import Answer, Language, Mode, Passage
 from assistant.retrieval import Retrieval, Retriever
 from assistant.settings import AssistantSettings, check_k, check_sources
 from ingest.analysis import detect_language
@@ -121,6 +122,33 @@ class Assistant:
         if not question:
             yield Answer(phrase("empty_question", language), language, True, self.mode, (), "", "")
             return
+        for item in self._stream(question, language, history, k, sources, scope, use_llm):
+            if isinstance(item, Answer) and item.abstained:
+                item = self._with_filter_note(item, replace(scope, sources=tuple(sources or ())))
+            yield item
+
+    def _with_filter_note(self, answer: Answer, scope: ArticleFilter) -> Answer:
+        """An abstention under a filter says so: that no article passes it, or how many were searched."""
+        allowed = self.retriever.allowed_count(scope)
+        if allowed is None:
+            return answer
+        said = (
+            phrase("filter_allows_nothing", answer.language)
+            if allowed == 0
+            else phrase("filter_searched", answer.language, count=str(allowed))
+        )
+        return replace(answer, note=f"{said} {answer.note}".strip())
+
+    def _stream(
+        self,
+        question: str,
+        language: Language,
+        history: History | None,
+        k: int | None,
+        sources: Sequence[str] | None,
+        scope: ArticleFilter,
+        use_llm: bool,
+    ) -> Iterator[str | Answer]:
         model = self.chat_model if use_llm else None
         retrievals: dict[Standalone, Retrieval] = {}
 

@@ -96,6 +96,9 @@ def test_outlet_filter_and_undated_or_unknown_are_left_out(assistant: Assistant,
     assert assistant.search(rows[3]["headline"], k=5, outlets=["no such outlet"]) == ()
     answer = assistant.ask(rows[3]["headline"], since="2030-01-01")
     assert answer.abstained and not answer.citations
+    assert answer.note.startswith("لا توجد في الفهرس مقالة يسمح بها المرشِّح")  # not a bare "not found"
+    english = assistant.ask("What happened?", outlets=["no such outlet"])
+    assert english.abstained and english.note.startswith("No indexed article passes the filter")
 
 
 def test_one_passage_per_wire_story_and_the_others_under_also_in(assistant: Assistant, archive: Archive) -> None:

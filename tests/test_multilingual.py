@@ -116,6 +116,18 @@ def test_a_vowelled_or_stretched_question_is_answered_like_the_plain_one(
     assert answer.citations[0].quote == expected.citations[0].quote
 
 
+def test_an_abstention_under_a_filter_says_how_many_articles_were_searched(assistant: Assistant) -> None:
+    chosen = [AUDIO, VIDEO]
+    answer = assistant.ask("What is the capital of Australia?", sources=chosen)
+    assert answer.abstained and "Only the articles that pass the filter (2) were searched" in answer.note
+    arabic = assistant.ask("ما هي عاصمة أستراليا؟", sources=chosen)
+    assert arabic.abstained and "بُحث فقط في المقالات التي يسمح بها المرشِّح (عددها 2)" in arabic.note
+    unfiltered = assistant.ask("What is the capital of Australia?")
+    assert unfiltered.abstained and "filter" not in unfiltered.note
+    answered = assistant.ask("What is the real name of Abu Bakr al-Baghdadi?", sources=chosen)
+    assert cited(answered, (AUDIO,)) and "filter" not in answered.note  # only an abstention says it
+
+
 def test_english_questions_are_read_against_the_background(assistant: Assistant) -> None:
     on_topic = assistant.retriever.retrieve("How did the ISIS spokesman describe Trump's visit to Iraq?", 5).closeness
     off_topic = assistant.retriever.retrieve("What is the capital of Australia?", 5).closeness
