@@ -4,8 +4,10 @@ Without an LLM a question is joined to the previous standalone question when it 
 a strong cue (a continuation such as "and ..." or "وماذا عن", a pronoun or demonstrative pointing at
 something the question does not name) always joins; a weak cue (a short question, an Arabic pronoun
 suffix) joins unless the question names something new: an English name the earlier question did not
-have, or an Arabic term that the article the earlier question found does not contain. The rule was
-measured on a conversation set with topic switches and real follow-ups (docs/answers.md).
+have (in a question typed without capitals, a word that only the question's own article spells), or an
+Arabic term that the article the earlier question found does not contain. The rule was measured on a
+conversation set with topic switches and real follow-ups, and on its English turns in lowercase
+(docs/answers.md).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from assistant.llm import LLMUnavailableError, invoke_text
+from assistant.names import QuestionNames, latin_skeleton, question_names
 from assistant.phrases import prompt
 from ingest.analysis import analyze, detect_language, normalize
 
@@ -35,6 +38,7 @@ MAX_STANDALONE_CHARS = 600
 _EN_CONTINUATION = re.compile(r"^\W*(?:and|also|then|so|what about|how about)\b", re.IGNORECASE)
 _EN_PRONOUN = re.compile(r"\b(?:he|she|it|they|him|his|her|hers|its|their|theirs|them|himself|itself)\b", re.IGNORECASE)
 _EN_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+_CAPITAL = re.compile("[A-Z]")
 _LONG_VOWELS = re.compile("[اويى]")
 # Continuations and references, matched on normalized text (alef forms unified, ة -> ه, ى -> ي).
 _AR_CONTINUATION = re.compile(
@@ -83,12 +87,27 @@ def english_names(text: str, *, first_word: bool = False) -> frozenset[str]:
     return frozenset(w.lower() for w in words if w[0].isupper() and w != "I")
 
 
-def names_something_new(question: str, previous: str, topic: Sequence[str]) -> bool:
+def names_something_new(
+    question: str, previous: str, topic: Sequence[str], own: Callable[[], Sequence[str]] | None = None
+) -> bool:
     """Whether a short `question` brings its own subject: an English name that the `previous` question
     lacks, or (in Arabic) a term found neither in `previous` nor in `topic`, the text the previous
-    question retrieved."""
+    question retrieved.
+
+    An English question typed without capitals has no names to go by; there its words that are not stopwords
+    are candidate names (assistant.names.question_names), and one is new when the text the question retrieves
+    alone (`own()`) spells it in Arabic letters while `topic` does not and `previous` does not have it:
+    "who is lahur talabani?" after a question about another article.
+    """
     if detect_language(question) == "en":
-        return bool(english_names(question) - english_names(previous, first_word=True))
+        if _CAPITAL.search(question) or own is None:
+            return bool(english_names(question) - english_names(previous, first_word=True))
+        said = {word.lower() for word in _EN_WORD.findall(previous)}
+        runs = [run for run in question_names(question) if not {word.lower() for word in run} <= said]
+        if not runs:
+            return False
+        names = QuestionNames(tuple(tuple(latin_skeleton(word) for word in run) for run in runs), len(runs))
+        return names.found(" ".join(own())) > 0 and names.found(" ".join(topic)) == 0
     known = {_skeleton(term) for term in analyze(previous)}
     for text in topic:
         known.update(_skeleton(term) for term in analyze(text))
@@ -149,7 +168,9 @@ def _resolve(
     cue = follow_up_cue(question)
     if mode == "always" or cue == "strong":
         return join(previous, question)
-    if cue == "weak" and not names_something_new(question, previous.text, topic(previous)):
+    if cue == "weak" and not names_something_new(
+        question, previous.text, topic(previous), lambda: topic(Standalone(question))
+    ):
         return join(previous, question)
     return Standalone(question)
 

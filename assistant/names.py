@@ -66,6 +66,7 @@ _SEMIVOWELS = frozenset("wy")
 _PROCLITICS = ("وال", "بال", "فال", "كال", "لل", "ال", "و", "ب", "ل", "ف", "ك")
 _LATIN_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 _ARABIC_WORD = re.compile("[\u0621-\u064a]+")
+_CAPITAL = re.compile("[A-Z]")
 
 
 def latin_skeleton(word: str) -> str:
@@ -123,17 +124,23 @@ def question_names(question: str) -> list[list[str]]:
     """Runs of capitalized words of an English question, each run a name ("Lahur Talabani"), as written.
 
     The first word counts when it is not a stopword ("Baghouz: what happened?"), as it would be capitalized
-    as any sentence's first word is."""
+    as any sentence's first word is. A question typed without any capital letter ("who is lahur talabani?")
+    has no capitals to go by: there every run of words that are not stopwords may be a name ("lahur
+    talabani"), and only the ones the text spells count (measured in docs/answers.md)."""
+    lowercase = not _CAPITAL.search(question)
     runs: list[list[str]] = []
     current: list[str] = []
     previous_end = -1
     for index, match in enumerate(_LATIN_WORD.finditer(question)):
         word = match.group()
-        capital = word[0].isupper() and word != "I" and (index > 0 or bool(analyze(word)))
+        if lowercase:
+            named = bool(analyze(word))
+        else:
+            named = word[0].isupper() and word != "I" and (index > 0 or bool(analyze(word)))
         adjacent = question[previous_end : match.start()].strip(" -") == "" if previous_end >= 0 else False
-        if capital and current and adjacent:
+        if named and current and adjacent:
             current.append(word)
-        elif capital:
+        elif named:
             if current:
                 runs.append(current)
             current = [word]

@@ -20,11 +20,12 @@ Latency: Assistant.ask on the 44 seed questions, one at a time after 5 warm-up q
 encoding included, p50/p95 per language; torch threads as set by --threads.
 
 Names (--names-check [SQUAD_FILE]): English questions with and without names vouching for a sentence
-(extractive.rescued): the seed questions, and every English question of XQuAD (Wikipedia topics, none about
-the seeds: all should abstain).
+(extractive.rescued): the seed questions, the English last turns of the topic switches asked alone, and
+every English question of XQuAD (Wikipedia topics, none about the seeds: all should abstain); each as
+written and typed in lowercase. The conversations with an English turn are also replayed in lowercase.
 
-Command (from the repository root, with the project virtualenv; about 2 minutes on 2 cores, 9 with
---names-check):
+Command (from the repository root, with the project virtualenv; 381 s on 2 cores with --names-check on
+2026-12-04):
 
     python benchmarks/answers.py --names-check --out docs/answers.md
 """
@@ -34,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -224,20 +226,63 @@ def measure(assistant: Assistant, chunks: int, args: argparse.Namespace) -> list
         lines.append(f"| {label} | {pattern} | {len(indexes)} | " + " | ".join(cells) + " |")
     failed = [c.id for i, c in enumerate(conversations) if not results[names[0]][i]]
     lines += ["", f"Failed under the rule: {', '.join(failed) or 'none'}."]
+    lines += lowercase_conversation_lines(assistant, conversations)
     if args.names_check:
-        lines += names_lines(assistant, args.names_check, [q for q in questions if q["language"] == "en"])
+        switches = [
+            {"question": c.turns[-1], "sources": c.sources}
+            for c in conversations
+            if c.kind == "switch" and detect_language(c.turns[-1]) == "en"
+        ]
+        lines += names_lines(assistant, args.names_check, [q for q in questions if q["language"] == "en"], switches)
     lines += latency_lines(assistant, [q["question"] for q in questions])
     return lines
 
 
-def names_lines(assistant: Assistant, squad: Path, english: Sequence[dict[str, Any]]) -> list[str]:
-    """English questions answered with and without names vouching for a sentence (extractive.rescued):
-    the seed questions (answerable) and every question of `squad` (Wikipedia topics: unanswerable here)."""
+def lowercase(text: str) -> str:
+    """An English question as typed without capitals; an Arabic one as it is."""
+    return text.lower() if detect_language(text) == "en" else text
+
+
+def lowercase_conversation_lines(assistant: Assistant, conversations: Sequence[Conversation]) -> list[str]:
+    """The conversations with an English turn, every English turn typed in lowercase."""
+    typed = [replace(c, turns=[lowercase(t) for t in c.turns]) for c in conversations]
+    touched = [i for i, (c, t) in enumerate(zip(conversations, typed, strict=True)) if c.turns != t.turns]
+    written = conversation_rows(assistant, [conversations[i] for i in touched])
+    results = conversation_rows(assistant, [typed[i] for i in touched])
+    lines = [
+        "",
+        "The conversations with an English turn, every English turn typed in lowercase (the rule finds new English "
+        "names by their capitals; the answerer finds names spelled in Arabic letters):",
+        "",
+        "| kind | conversations | as written, the rule | lowercase: the rule | never join | always join |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for kind in ("follow-up", "switch"):
+        rows = [j for j, i in enumerate(touched) if conversations[i].kind == kind]
+        cells = [f"{sum(results[n][j] for j in rows)}/{len(rows)}" for n in results]
+        lines.append(
+            f"| {kind} | {len(rows)} | {sum(written['the rule'][j] for j in rows)}/{len(rows)} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    failed = [conversations[i].id for j, i in enumerate(touched) if not results["the rule"][j]]
+    return [*lines, "", f"Failed in lowercase under the rule: {', '.join(failed) or 'none'}."]
+
+
+def names_lines(
+    assistant: Assistant, squad: Path, english: Sequence[dict[str, Any]], switches: Sequence[dict[str, Any]]
+) -> list[str]:
+    """English questions answered with and without names vouching for a sentence (extractive.rescued): the
+    seed questions and the English last turns of the topic switches asked alone (answerable), and every
+    question of `squad` (Wikipedia topics: unanswerable here). Then the same typed in lowercase, with the
+    words that are not stopwords as candidate names (assistant.names.question_names) and with capitals only."""
     from assistant import extractive
+    from assistant import names as names_module
     from assistant.evaluation import read_squad
-    from assistant.names import question_names
 
     off_topic = [q.question for q in read_squad(squad).questions]
+    seeds, switched = [q["question"] for q in english], [q["question"] for q in switches]
+    question_names = names_module.question_names
 
     def asked(questions: Sequence[str]) -> tuple[list[Answer], list[Answer]]:
         with_names = [assistant.ask(q) for q in questions]
@@ -245,18 +290,46 @@ def names_lines(assistant: Assistant, squad: Path, english: Sequence[dict[str, A
             without = [assistant.ask(q) for q in questions]
         return with_names, without
 
-    seed_with, seed_without = asked([q["question"] for q in english])
-    wiki_with, wiki_without = asked(off_topic)
-    flipped = [q for q, a, b in zip(off_topic, wiki_with, wiki_without, strict=True) if b.abstained and not a.abstained]
-    named = sum(bool(question_names(q)) for q in off_topic)
+    def capitals_only(question: str) -> list[list[str]]:
+        return question_names(question) if re.search("[A-Z]", question) else []
+
+    def typed(questions: Sequence[str]) -> tuple[list[Answer], list[Answer]]:
+        lowered = [lowercase(q) for q in questions]
+        candidates = [assistant.ask(q) for q in lowered]
+        with patch.object(names_module, "question_names", capitals_only):
+            capitals = [assistant.ask(q) for q in lowered]
+        return candidates, capitals
+
+    results = {
+        name: asked(questions) for name, questions in (("seed", seeds), ("switch", switched), ("wiki", off_topic))
+    }
+    lowered = {
+        name: typed(questions) for name, questions in (("seed", seeds), ("switch", switched), ("wiki", off_topic))
+    }
+    flipped = [q for q, a, b in zip(off_topic, *results["wiki"], strict=True) if b.abstained and not a.abstained]
+    low_flipped = [
+        lowercase(q) for q, a, b in zip(off_topic, *lowered["wiki"], strict=True) if b.abstained and not a.abstained
+    ]
+    named = sum(bool(capitals_only(q)) for q in off_topic)
+    sources = {"seed": [q["sources"] for q in english], "switch": [q["sources"] for q in switches]}
 
     def share(answers: Sequence[Answer], ok: Any) -> str:
         count = sum(bool(ok(i, a)) for i, a in enumerate(answers))
         return f"{count} ({count / len(answers):.0%})"
 
-    def seed_ok(i: int, answer: Answer) -> bool:
-        return cited(answer, english[i]["sources"])
+    def row(label: str, name: str, pair: tuple[list[Answer], list[Answer]]) -> str:
+        if name == "wiki":
+            return f"| {label} | abstained | {share(pair[0], lambda i, a: a.abstained)} | " + (
+                f"{share(pair[1], lambda i, a: a.abstained)} |"
+            )
+        cells = [share(answers, lambda i, a: cited(a, sources[name][i])) for answers in pair]
+        return f"| {label} | cited the right article | {cells[0]} | {cells[1]} |"
 
+    labels = {
+        "seed": f"seed questions, en ({len(seeds)})",
+        "switch": f"switches' English last turns, alone ({len(switched)})",
+        "wiki": f"{squad.name} over the seeds ({len(off_topic)})",
+    }
     return [
         "",
         "### English names spelled in Arabic (names vouching: `extractive.rescued`)",
@@ -266,12 +339,19 @@ def names_lines(assistant: Assistant, squad: Path, english: Sequence[dict[str, A
         "",
         "| questions | measured | with names vouching | without |",
         "|---|---|---:|---:|",
-        f"| seed questions, en ({len(english)}) | cited the right article | {share(seed_with, seed_ok)} "
-        f"| {share(seed_without, seed_ok)} |",
-        f"| {squad.name} over the seeds ({len(off_topic)}) | abstained | "
-        f"{share(wiki_with, lambda i, a: a.abstained)} | {share(wiki_without, lambda i, a: a.abstained)} |",
+        *(row(labels[name], name, results[name]) for name in labels),
         "",
         f"Answered only because of names: {len(flipped)}" + (f" ({'; '.join(flipped[:10])})." if flipped else "."),
+        "",
+        "The same questions typed in lowercase: the words that are not stopwords as candidate names (what the "
+        "answerer does), and names by capitals only (none in a lowercase question: how it was answered before).",
+        "",
+        "| questions, in lowercase | measured | candidate names | capitals only |",
+        "|---|---|---:|---:|",
+        *(row(labels[name], name, lowered[name]) for name in labels),
+        "",
+        f"Answered only because of candidate names: {len(low_flipped)}"
+        + (f" ({'; '.join(low_flipped[:10])})." if low_flipped else "."),
     ]
 
 

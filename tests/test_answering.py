@@ -167,6 +167,36 @@ def test_a_short_question_naming_something_new_stands_alone(
     assert names_something_new(question, previous, topic) is new
 
 
+TALABANI = "وقال لاهور طالباني، مسؤول جهاز الأمن والمعلومات في إقليم كردستان، إن البغدادي ما زال حياً."
+MANBIJ_TOLL = "نتيجة الانفجار في منبج كانت 15 قتيلاً بينهم أربعة أميركيين، وقال خالد إن السوق كان مزدحماً."
+
+
+@pytest.mark.parametrize(
+    ("question", "previous", "topic", "own", "new"),
+    [
+        # typed without capitals: a candidate name is new when the question alone retrieves text that spells it
+        # and the previous question's article does not
+        ("who is lahur talabani?", "ما مدة الرسالة الصوتية الجديدة للبغدادي؟", [MANBIJ_TOLL], [TALABANI], True),
+        ("who is lahur talabani?", "ما مدة الرسالة الصوتية الجديدة للبغدادي؟", [TALABANI], [TALABANI], False),
+        ("who is lahur talabani?", "what did lahur talabani say?", [MANBIJ_TOLL], [TALABANI], False),
+        ("how many americans were killed?", "what happened in manbij?", [MANBIJ_TOLL], [MANBIJ_TOLL], False),
+        ("when was the city liberated?", "ماذا حدث في منبج؟", [MANBIJ_TOLL], [TALABANI], False),  # nothing spelled
+    ],
+)
+def test_a_lowercase_question_is_new_when_only_its_own_article_spells_its_words(
+    question: str, previous: str, topic: list[str], own: list[str], new: bool
+) -> None:
+    assert names_something_new(question, previous, topic, lambda: own) is new
+
+
+def test_a_question_with_capitals_never_retrieves_alone_to_decide() -> None:
+    def own() -> list[str]:
+        raise AssertionError("the capitals decide")
+
+    assert names_something_new("Who is Lahur Talabani?", "ما مدة الرسالة؟", [MANBIJ_TOLL], own) is True
+    assert names_something_new("How many were killed?", "What happened in Manbij?", [MANBIJ_TOLL], own) is False
+
+
 @pytest.mark.parametrize(
     ("question", "cue"),
     [

@@ -186,6 +186,16 @@ def test_a_new_english_question_after_an_arabic_one_stands_alone_in_english(assi
     assert cited(answer, (AUDIO,)) and "لاهور طالباني" in answer.citations[0].quote
 
 
+def test_a_lowercase_english_question_about_another_article_stands_alone(assistant: Assistant) -> None:
+    # no capitals to find the name by: it stands alone because only the article it retrieves alone spells it
+    answer = conversation(assistant, ["ما مدة الرسالة الصوتية الجديدة للبغدادي؟", "who is lahur talabani?"])
+    assert answer.question == "who is lahur talabani?" and answer.language == "en"
+    assert cited(answer, (AUDIO,)) and "لاهور طالباني" in answer.citations[0].quote
+    # and a lowercase follow-up about the same article is still joined
+    follow = conversation(assistant, ["What happened in Manbij?", "how many americans were killed?"])
+    assert follow.question != "how many americans were killed?" and cited(follow, (MANBIJ,))
+
+
 def test_an_english_name_spelled_in_arabic_answers_a_question_about_it(assistant: Assistant) -> None:
     answer = assistant.ask("Who is Sean Ryan?")
     assert cited(answer, (MANBIJ,)) and "شون راين" in answer.citations[0].quote and answer.language == "en"
@@ -199,6 +209,18 @@ def test_a_name_that_is_a_small_part_of_a_question_does_not_choose_the_sentence(
 
 def test_an_english_name_absent_from_the_articles_still_abstains(assistant: Assistant) -> None:
     assert assistant.ask("Who is Angela Merkel?").abstained
+    assert assistant.ask("who is angela merkel?").abstained
+
+
+@pytest.mark.parametrize(
+    ("question", "spelled"), [("who is sean ryan?", "شون راين"), ("who is lahur talabani?", "لاهور طالباني")]
+)
+def test_a_name_typed_in_lowercase_still_answers_a_question_about_it(
+    assistant: Assistant, question: str, spelled: str
+) -> None:
+    # No capitals to find the name by: the question's words that are not stopwords are the candidates
+    answer = assistant.ask(question)
+    assert not answer.abstained and answer.language == "en" and spelled in answer.citations[0].quote
 
 
 def test_a_new_arabic_question_after_an_english_one_stands_alone_in_arabic(assistant: Assistant) -> None:

@@ -45,7 +45,17 @@ def test_the_names_of_a_question_are_its_runs_of_capitalized_words() -> None:
         ["Baghouz"],
     ]
     assert question_names("Baghouz: what happened there?") == [["Baghouz"]]  # a first word that is no stopword
-    assert question_names("what happened there?") == []
+    assert question_names("What happened there?") == []
+
+
+def test_a_question_typed_without_capitals_offers_its_runs_of_words_that_are_not_stopwords() -> None:
+    assert question_names("who is lahur talabani?") == [["lahur", "talabani"]]
+    assert question_names("what happened there?") == [["happened"]]  # a candidate; only a spelled one counts
+    assert question_names("what is it?") == []
+    # one capital anywhere and the capitals decide, as before
+    assert question_names("who is lahur Talabani?") == [["Talabani"]]
+    assert names_found("who is sean ryan?", "وقال المتحدث باسم التحالف الدولي شون راين إن") == 2
+    assert names_found("what happened there?", "وقال المتحدث باسم التحالف الدولي شون راين إن") == 0
 
 
 def test_a_short_name_counts_only_beside_another_name_of_the_question() -> None:
