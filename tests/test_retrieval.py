@@ -74,10 +74,15 @@ def test_passages_keep_scores_offsets_and_finders(seed_index: AssistantSettings)
     retriever = Retriever.open(seed_index)
     result = retriever.retrieve("ما الذي حدث في الباغوز؟", k=5)
     assert result.dense and len(result.passages) == 5
-    top = result.passages[0]
-    assert "lexical" in top.found_by and top.lexical_score is not None
-    text = retriever.article_text(top.source)
-    assert text is not None and text[top.start : top.end] == top.text
+    # the tiny model's vectors are random, so which finder ranks first is not asserted (1 build in 25 put a
+    # dense-only passage first); each passage names its finders and has a lexical score exactly when found so
+    lexical = [p for p in result.passages if "lexical" in p.found_by]
+    assert lexical and all(p.lexical_score is not None for p in lexical)
+    assert all(p.lexical_score is None for p in result.passages if "lexical" not in p.found_by)
+    assert all(p.found_by for p in result.passages)
+    for passage in result.passages:
+        text = retriever.article_text(passage.source)
+        assert text is not None and text[passage.start : passage.end] == passage.text
     scores = [p.score for p in result.passages]
     assert scores == sorted(scores, reverse=True)
     retriever.close()
