@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from assistant.llm import LLMUnavailableError, invoke_text
-from assistant.names import QuestionNames, latin_skeleton, question_names
+from assistant.names import QuestionNames, question_names, typed_in_lowercase
 from assistant.phrases import prompt
 from ingest.analysis import analyze, detect_language, normalize
 
@@ -38,7 +38,6 @@ MAX_STANDALONE_CHARS = 600
 _EN_CONTINUATION = re.compile(r"^\W*(?:and|also|then|so|what about|how about)\b", re.IGNORECASE)
 _EN_PRONOUN = re.compile(r"\b(?:he|she|it|they|him|his|her|hers|its|their|theirs|them|himself|itself)\b", re.IGNORECASE)
 _EN_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
-_CAPITAL = re.compile("[A-Z]")
 _LONG_VOWELS = re.compile("[اويى]")
 # Continuations and references, matched on normalized text (alef forms unified, ة -> ه, ى -> ي).
 _AR_CONTINUATION = re.compile(
@@ -100,14 +99,15 @@ def names_something_new(
     "who is lahur talabani?" after a question about another article.
     """
     if detect_language(question) == "en":
-        if _CAPITAL.search(question) or own is None:
+        if not typed_in_lowercase(question) or own is None:
             return bool(english_names(question) - english_names(previous, first_word=True))
         said = {word.lower() for word in _EN_WORD.findall(previous)}
         runs = [run for run in question_names(question) if not {word.lower() for word in run} <= said]
         if not runs:
             return False
-        names = QuestionNames(tuple(tuple(latin_skeleton(word) for word in run) for run in runs), len(runs))
-        return names.found(" ".join(own())) > 0 and names.found(" ".join(topic)) == 0
+        names = QuestionNames.of_runs(runs, len(runs))
+        # the topic is at hand; the question's own retrieval is made only when the topic does not spell a name
+        return names.found(" ".join(topic)) == 0 and names.found(" ".join(own())) > 0
     known = {_skeleton(term) for term in analyze(previous)}
     for text in topic:
         known.update(_skeleton(term) for term in analyze(text))

@@ -120,6 +120,11 @@ def _collapse(classes: Sequence[str]) -> str:
     return "".join(out)
 
 
+def typed_in_lowercase(question: str) -> bool:
+    """Whether `question` has no capital letter at all: capitals cannot tell its names."""
+    return not _CAPITAL.search(question)
+
+
 def question_names(question: str) -> list[list[str]]:
     """Runs of capitalized words of an English question, each run a name ("Lahur Talabani"), as written.
 
@@ -127,7 +132,7 @@ def question_names(question: str) -> list[list[str]]:
     as any sentence's first word is. A question typed without any capital letter ("who is lahur talabani?")
     has no capitals to go by: there every run of words that are not stopwords may be a name ("lahur
     talabani"), and only the ones the text spells count (measured in docs/answers.md)."""
-    lowercase = not _CAPITAL.search(question)
+    lowercase = typed_in_lowercase(question)
     runs: list[list[str]] = []
     current: list[str] = []
     previous_end = -1
@@ -165,8 +170,12 @@ class QuestionNames:
 
     @classmethod
     def of(cls, question: str) -> QuestionNames:
-        runs = tuple(tuple(latin_skeleton(word) for word in run) for run in question_names(question))
-        return cls(runs, len(analyze(question)))
+        return cls.of_runs(question_names(question), len(analyze(question)))
+
+    @classmethod
+    def of_runs(cls, runs: Sequence[Sequence[str]], terms: int) -> QuestionNames:
+        """Names from runs of words as written (question_names), of a question of `terms` analyzer terms."""
+        return cls(tuple(tuple(latin_skeleton(word) for word in run) for run in runs), terms)
 
     def found(self, text: str) -> int:
         """How many words of the names `text` spells in Arabic letters (see the module's rule)."""

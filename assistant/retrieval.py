@@ -171,6 +171,8 @@ class Retriever:
 
     def allowed_count(self, scope: ArticleFilter) -> int | None:
         """How many indexed articles `scope` allows (documents, dates, outlets); None when it filters nothing."""
+        if scope.empty:
+            return None
         with self.reader.snapshot() as snapshot:
             allowed = snapshot.scope_sources(scope)
         return None if allowed is None else len(allowed)

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -291,7 +290,7 @@ def names_lines(
         return with_names, without
 
     def capitals_only(question: str) -> list[list[str]]:
-        return question_names(question) if re.search("[A-Z]", question) else []
+        return [] if names_module.typed_in_lowercase(question) else question_names(question)
 
     def typed(questions: Sequence[str]) -> tuple[list[Answer], list[Answer]]:
         lowered = [lowercase(q) for q in questions]

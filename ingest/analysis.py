@@ -20,6 +20,9 @@ ANALYZER_VERSION = "ar-light10v+en-snowball+c3/4"
 Language = Literal["ar", "en"]
 
 _HARAKAT = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
+_DIGIT_FORMS = {chr(base + d): str(d) for base in (0x0660, 0x06F0) for d in range(10)}
+"""Arabic-Indic and Persian digits, as ASCII ones."""
+_DIGITS = str.maketrans(_DIGIT_FORMS)
 _CHAR_MAP = str.maketrans(
     {
         "أ": "ا",
@@ -30,8 +33,7 @@ _CHAR_MAP = str.maketrans(
         "ة": "ه",
         "ی": "ي",
         "ک": "ك",
-        **{chr(0x0660 + d): str(d) for d in range(10)},
-        **{chr(0x06F0 + d): str(d) for d in range(10)},
+        **_DIGIT_FORMS,
         "\u200c": "",
         "\u200d": "",
         "\u200f": "",
@@ -55,9 +57,6 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _HARAKAT.sub("", text)
     return text.translate(_CHAR_MAP).casefold()
-
-
-_DIGITS = str.maketrans({chr(base + d): str(d) for base in (0x0660, 0x06F0) for d in range(10)})
 
 
 def plain_spelling(text: str) -> str:

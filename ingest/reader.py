@@ -167,11 +167,8 @@ class Snapshot:
 
     def article_with_hash(self, digest: str) -> Article | None:
         """The indexed article whose content hash is `digest` (where a renamed or moved file is now)."""
-        try:
-            source = self._catalog.source_with_hash(digest)
-            return self._catalog.article(source) if source is not None else None
-        except sqlite3.DatabaseError as error:
-            raise manifest_damaged(self.layout.manifest, error) from error
+        source = self._read(self._catalog.source_with_hash, digest)
+        return self._read(self._catalog.article, source) if source is not None else None
 
     def article_meta(self, sources: Iterable[str]) -> dict[str, Metadata]:
         """The metadata of those `sources` that have any (date, outlet, author, url)."""
