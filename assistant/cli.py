@@ -24,6 +24,7 @@ from ingest.declarations import Declared, SettingError
 from ingest.embedding import EmbeddingUnavailableError, ModelMismatchError
 from ingest.files import IndexBusyError
 from ingest.filters import ArticleFilter
+from ingest.integrity import PartProblem
 from ingest.metadata import safe_url
 from ingest.panics import is_panic
 from ingest.reader import IndexMissingError, ManifestDamagedError
@@ -461,7 +462,7 @@ def format_status(status: Status) -> str:
         f"model:      {status.model}",
         f"generation: {status.generation}",
         f"manifest:   {'damaged' if 'manifest' in parts else 'verified'}",
-        f"dense:      {_dense_line(status, 'dense' in parts)}",
+        f"dense:      {_dense_line(status, [p for p in status.problems if p.part == 'dense'])}",
         f"lexical:    {'yes, verified' if status.lexical else 'no (run `assistant ingest` to rebuild it)'}",
         f"updated at: {status.updated_at}",
     ]
@@ -469,10 +470,12 @@ def format_status(status: Status) -> str:
     return "\n".join(lines)
 
 
-def _dense_line(status: Status, damaged: bool) -> str:
+def _dense_line(status: Status, problems: Sequence[PartProblem]) -> str:
     if status.dense:
         return f"yes, {status.vectors} vectors, verified"
-    if damaged:
+    if any(not p.repairable for p in problems):
+        return "not checked (the Chroma server does not answer: see the problem below)"
+    if problems:
         return "no (damaged: run `assistant ingest` to repair it)"
     return "no (lexical search only)"
 

@@ -30,6 +30,9 @@ class PartProblem:
 
     part: Part
     detail: str
+    repairable: bool = True
+    """False when `assistant ingest` cannot mend it (a Chroma server that does not answer): the detail says what
+    to do instead."""
 
     def to_dict(self) -> dict[str, str]:
         """Plain JSON-ready dict."""

@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import asdict, dataclass, field
 
 from ingest.catalog import Catalog
-from ingest.chroma_store import inspect_embedded
+from ingest.chroma_store import DenseStoreUnavailableError, inspect_embedded
 from ingest.integrity import (
     PartProblem,
     check_chroma_database,
@@ -124,6 +124,8 @@ def _check_dense(
 
         try:
             store = open_dense_store(settings)
+        except DenseStoreUnavailableError as error:  # the server is down or elsewhere: ingest cannot mend that
+            return 0, [PartProblem("dense", str(error), repairable=False)]
         except Exception as error:  # noqa: BLE001 - reported as a problem
             return 0, [PartProblem("dense", f"the Chroma server at {settings.chroma_url} did not answer ({error})")]
         try:
@@ -147,4 +149,4 @@ def _check_dense(
 
 
 def _hint(problems: list[PartProblem], hint: str) -> list[PartProblem]:
-    return [PartProblem(p.part, f"{p.detail}; {hint}") for p in problems]
+    return [PartProblem(p.part, f"{p.detail}; {hint}") if p.repairable else p for p in problems]

@@ -145,3 +145,27 @@ def test_unreachable_server_at_ingest_is_a_clear_error(tmp_path: Path, docs: Pat
     with pytest.raises(DenseStoreUnavailableError, match="chroma run"):
         sync(settings.index)
     shutil.rmtree(tmp_path / "index", ignore_errors=True)
+
+
+@pytest.mark.reliability("Chroma server unreachable at status")
+def test_status_says_to_start_an_unreachable_server_not_to_ingest(tmp_path: Path, docs: Path, tiny_model: Path) -> None:
+    from assistant.cli import format_status
+    from ingest.status import index_status
+
+    sync(
+        AssistantSettings.from_env(
+            {}, docs_dir=docs, index_dir=tmp_path / "index", embedding_model=str(tiny_model)
+        ).index
+    )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = settings_for(tmp_path, docs, tiny_model, f"http://reader:s3cret@127.0.0.1:{port}")
+    status = index_status(settings.index, deep=True)
+    assert not status.healthy and not status.dense and status.lexical
+    (problem,) = status.problems
+    assert problem.part == "dense" and not problem.repairable
+    assert "chroma run" in problem.detail and "assistant ingest" not in problem.detail
+    shown = format_status(status)
+    assert "not checked (the Chroma server does not answer" in shown
+    assert "s3cret" not in shown and "s3cret" not in json.dumps(status.to_dict())
